@@ -1,0 +1,116 @@
+"""`raylab {demo,ingest,train,sweep,ui}`: the command line, one explicit table of commands.
+
+Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
+thing and what was expected, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from raylab.config import ConfigError, parse_overrides
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from raylab.demo import run_demo
+
+    run_demo(Path(args.workdir), smoke=args.smoke)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from raylab.data.ingest import ingest_ucf101
+
+    manifest = ingest_ucf101(Path(args.root), args.split, Path(args.out))
+    counts = manifest["counts"]
+    print(f"ingest: {counts['train']} train / {counts['test']} test videos -> {args.out} "
+          f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from raylab import experiments
+    from raylab.train.trainer import fit
+
+    cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
+    cfg = experiments.ensure_data(cfg)
+    result = fit(cfg, address=args.address, fresh=args.fresh)
+    m = result.metrics
+    print(f"{cfg.name}: video hit@1 {m.get('val/video_hit1', 0):.3f}  "
+          f"hit@5 {m.get('val/video_hit5', 0):.3f}  clip hit@1 {m.get('val/clip_hit1', 0):.3f}  "
+          f"({result.seconds:.0f} s)")
+    print(f"MLflow run {result.run_id} in {result.tracking_uri}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from raylab import experiments
+    from raylab.tune.run import run_sweep
+
+    cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
+    cfg = experiments.ensure_data(cfg)
+    summary = run_sweep(cfg, address=args.address, resume=args.resume)
+    print(summary.table())
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from raylab.track.server import ui_command
+
+    command = ui_command(Path(args.workdir), port=args.port)
+    print("serving the MLflow UI on http://127.0.0.1:%d (Ctrl-C stops it)" % args.port, flush=True)
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raylab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="synthetic UCF-101 -> shards -> Ray Train -> MLflow, 2 models")
+    p.add_argument("--workdir", default="work")
+    p.add_argument("--smoke", action="store_true", help="tiny settings (seconds, not minutes)")
+    p.set_defaults(handler=_demo)
+
+    p = sub.add_parser("ingest", help="turn a dataset on disk into Parquet shards")
+    p.add_argument("dataset", choices=["ucf101"])
+    p.add_argument("--root", required=True, help="holds UCF-101/ and ucfTrainTestlist/")
+    p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=_ingest)
+
+    for name, handler, helptext in (("train", _train, "train one experiment with Ray Train"),
+                                    ("sweep", _sweep, "run an experiment's sweep with Ray Tune")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("experiment", help="name in jobs/experiments/ or a path to a .py file")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set optim.lr=0.01")
+        p.add_argument("--smoke", action="store_true", help="the experiment's smoke() variant")
+        p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+        if name == "train":
+            p.add_argument("--fresh", action="store_true", help="discard an earlier run of it")
+        else:
+            p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 over the work dir's store")
+    p.add_argument("--workdir", default="work")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(handler=_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as err:
+        print(f"raylab: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shards, clip planning, decoding, augmentation and the Ray Data pipeline."""

@@ -1,0 +1,249 @@
+"""Parquet shards of encoded videos: the schema, the probe that fills it, the writer, the manifest.
+
+One row per video holds the original bytes (never re-encoded) plus the sorted frame timestamps, so
+the pipeline can seek to any frame without probing again. `manifest.json` is written last and is
+the dataset's contract (classes, counts, rejects, files). This module does not list datasets
+(sources/) nor decode clips (decode.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raylab.config import ConfigError
+from raylab.data import columns as C
+
+SCHEMA_VERSION = 1
+SHARD_SCHEMA = pa.schema([
+    pa.field(C.VIDEO_ID, pa.string(), nullable=False),
+    pa.field(C.LABEL, pa.int32(), nullable=False),
+    pa.field(C.CLASS_NAME, pa.string(), nullable=False),
+    pa.field(C.SPLIT, pa.string(), nullable=False),
+    pa.field(C.GROUP, pa.int32(), nullable=False),
+    pa.field(C.VIDEO_BYTES, pa.binary(), nullable=False),
+    pa.field(C.NUM_FRAMES, pa.int32(), nullable=False),
+    pa.field(C.FRAME_PTS, pa.list_(pa.int64()), nullable=False),
+    pa.field(C.TIME_BASE, pa.float64(), nullable=False),
+    pa.field(C.FPS, pa.float32(), nullable=False),
+    pa.field(C.WIDTH, pa.int32(), nullable=False),
+    pa.field(C.HEIGHT, pa.int32(), nullable=False),
+    pa.field(C.CODEC, pa.string(), nullable=False),
+    pa.field(C.SOURCE_PATH, pa.string(), nullable=False),
+])
+# A row group is the unit a reader fetches; a few tens of MiB keeps reads efficient and memory flat.
+_ROW_GROUP_BYTES = 32 * 2**20
+
+
+class BadVideo(Exception):
+    """A file ingest must reject; `reason` is short and goes into the manifest."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    num_frames: int
+    frame_pts: list[int]
+    """Sorted presentation timestamps of every frame, in `time_base` units."""
+    time_base: float
+    """Seconds per pts unit."""
+    fps: float
+    width: int
+    height: int
+    codec: str
+    """FFmpeg codec name, e.g. "mpeg4"."""
+
+
+def probe_video(data: bytes) -> VideoProbe:
+    """Frame timestamps and stream facts from demuxing (not decoding) the first video stream.
+
+    Only the first frame is decoded, to prove the stream decodes. Raises BadVideo.
+    """
+    if not data:
+        raise BadVideo("empty file")
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except av.FFmpegError as err:
+        reason = _truncated_riff(data) or f"not a video container: {err.strerror or err}"
+        raise BadVideo(reason) from None
+    with container:
+        if not container.streams.video:
+            raise BadVideo("no video stream")
+        stream = container.streams.video[0]
+        pts, stamped = _demux_pts(container, stream)
+        declared = stream.frames  # from the container header; 0 when it does not say
+        if declared and stamped < declared:
+            raise BadVideo(f"truncated: {stamped} of {declared} frames present")
+        if len(pts) < 2:
+            raise BadVideo("fewer than 2 frames")
+        if len(set(pts)) != len(pts):
+            raise BadVideo("duplicate frame timestamps")  # frame i must map to one pts
+        ctx = stream.codec_context
+        time_base = float(stream.time_base)
+        rate = stream.average_rate or stream.guessed_rate
+        span_s = (max(pts) - min(pts)) * time_base
+        return VideoProbe(
+            num_frames=len(pts), frame_pts=sorted(pts), time_base=time_base,
+            fps=float(rate) if rate else (len(pts) - 1) / span_s,
+            width=ctx.width, height=ctx.height, codec=ctx.name,
+        )
+
+
+def _truncated_riff(data: bytes) -> str | None:
+    """A reason when an AVI's RIFF header promises more bytes than the file has. Used only to
+    explain a file FFmpeg cannot open: FFmpeg tolerates wrong RIFF sizes, so must we."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"AVI ":
+        return None
+    promised = int.from_bytes(data[4:8], "little") + 8
+    return f"truncated: {len(data)} of {promised} bytes" if len(data) < promised else None
+
+
+def _demux_pts(container: Any, stream: Any) -> tuple[list[int], int]:
+    """(pts of the packets holding a picture, count of timestamped packets); decodes until the
+    first picture comes out, and raises BadVideo when none does."""
+    pts: list[int] = []
+    stamped = 0
+    decoded = False
+    try:
+        for packet in container.demux(stream):
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                continue  # the demuxer's end-of-stream flush packet
+            # AVI stores a dropped frame as an empty chunk: it counts towards the header's frame
+            # total (the truncation check) but holds no picture, so it gets no frame index.
+            stamped += 1
+            if packet.size == 0:
+                continue
+            pts.append(int(stamp))
+            if not decoded:
+                decoded = _decodes(packet)
+        if pts and not decoded:  # a decoder with delay may hold the first picture until flushed
+            decoded = bool(stream.codec_context.decode(None))
+    except av.FFmpegError as err:
+        raise BadVideo(f"cannot demux: {err.strerror or err}") from None
+    if pts and not decoded:
+        raise BadVideo("cannot decode first frame: the decoder produced no picture")
+    return pts, stamped
+
+
+def _decodes(packet: av.Packet) -> bool:
+    """True once a packet yields a picture; a decoder error on the first frames rejects the file."""
+    try:
+        return bool(packet.decode())
+    except av.FFmpegError as err:
+        raise BadVideo(f"cannot decode first frame: {err.strerror or err}") from None
+
+
+def write_shards(
+    rows_by_split: Mapping[str, Iterable[dict[str, Any]]], out: Path,
+    target_bytes: int = 256 * 2**20,
+) -> dict[str, list[str]]:
+    """Write out/<split>/part-NNNNN.parquet, a new part at ~target_bytes of video bytes.
+
+    Rows may be a lazy iterable (ingest reads each video's bytes only when it is written). A split
+    with no rows still gets one empty part, so readers always find the schema. Old parts and the
+    old manifest are removed first: a crash mid-write leaves no manifest, never a stale one.
+    Returns {split: [paths relative to out]}.
+    """
+    out = Path(out)
+    unknown = set(rows_by_split) - set(C.SHARD_SPLITS)
+    if unknown:
+        raise ValueError(f"unknown splits {sorted(unknown)}; expected {C.SHARD_SPLITS}")
+    (out / C.MANIFEST).unlink(missing_ok=True)
+    files: dict[str, list[str]] = {}
+    for split, rows in rows_by_split.items():
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("part-*.parquet"):
+            old.unlink()
+        files[split] = _write_split(rows, split, folder, target_bytes)
+    return files
+
+
+def _write_split(
+    rows: Iterable[dict[str, Any]], split: str, folder: Path, target_bytes: int,
+) -> list[str]:
+    files: list[str] = []
+    writer: pq.ParquetWriter | None = None
+    buffer: list[dict[str, Any]] = []
+    buffered = file_bytes = 0
+
+    def flush() -> None:
+        nonlocal writer, buffered, file_bytes
+        if writer is None:
+            files.append(f"{split}/part-{len(files):05d}.parquet")
+            writer = pq.ParquetWriter(folder.parent / files[-1], SHARD_SCHEMA)
+        writer.write_table(pa.Table.from_pylist(buffer, schema=SHARD_SCHEMA))
+        file_bytes += buffered
+        buffer.clear()
+        buffered = 0
+        if file_bytes >= target_bytes:
+            writer.close()
+            writer, file_bytes = None, 0
+
+    for row in rows:
+        _check_row(row, split)
+        buffer.append(row)
+        buffered += len(row[C.VIDEO_BYTES])
+        if buffered >= min(_ROW_GROUP_BYTES, target_bytes):
+            flush()
+    if buffer or not files:
+        flush()
+    if writer is not None:
+        writer.close()
+    return files
+
+
+def _check_row(row: dict[str, Any], split: str) -> None:
+    if row.keys() != set(SHARD_SCHEMA.names):
+        missing = sorted(set(SHARD_SCHEMA.names) - row.keys())
+        extra = sorted(row.keys() - set(SHARD_SCHEMA.names))
+        raise ValueError(f"shard row {row.get(C.VIDEO_ID)!r}: missing {missing}, extra {extra}")
+    if row[C.SPLIT] != split:
+        raise ValueError(f"shard row {row[C.VIDEO_ID]!r}: split {row[C.SPLIT]!r} "
+                         f"given under {split!r}")
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write out/manifest.json atomically: readers see the old file or the new one, never half."""
+    path = Path(out) / C.MANIFEST
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())  # the bytes must be on disk before the rename makes them visible
+    os.replace(tmp, path)
+
+
+def read_manifest(shards_dir: Path) -> dict[str, Any]:
+    """The manifest of a shards directory, checked for the keys every reader relies on."""
+    path = Path(shards_dir) / C.MANIFEST
+    expected = f"{path}: expected a manifest.json written by `raylab ingest`"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{expected} (no such file)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{expected} ({type(err).__name__}: {err})") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{expected} (top level is not an object)")
+    missing = [k for k in ("classes", "counts", "files", "schema_version") if k not in manifest]
+    if missing:
+        raise ConfigError(f"{expected} (missing keys: {', '.join(missing)})")
+    if manifest["schema_version"] != SCHEMA_VERSION:
+        raise ConfigError(f"{expected} (schema_version {manifest['schema_version']!r}, this "
+                          f"raylab reads {SCHEMA_VERSION}); rerun `raylab ingest`")
+    return manifest

@@ -1,0 +1,130 @@
+"""Read UCF-101's on-disk layout: `UCF-101/<Class>/*.avi` plus `ucfTrainTestlist/` split lists.
+
+Returns what one official split (1..3) says: classes in classInd.txt order, one item per listed
+video, and the listed files that are missing or listed twice (reported, never silently dropped).
+A malformed list or a label that contradicts classInd.txt is an error naming file:line. This
+module does not open videos (ingest probes them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raylab.config import ConfigError
+
+VIDEO_DIR = "UCF-101"
+LISTS_DIR = "ucfTrainTestlist"
+SPLITS = (1, 2, 3)
+# The class part of a file name is matched case-insensitively: the real dataset lists
+# "HandstandPushups/v_HandStandPushups_g01_c01.avi" (folder and file disagree on case).
+_FILE_RE = re.compile(r"v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi")
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One listed video of the chosen split."""
+
+    rel_path: str
+    """Path under UCF-101/ as listed, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"."""
+    class_name: str
+    label: int
+    """0-based index into `Ucf101Listing.classes` (classInd.txt's index minus one)."""
+    split: str
+    """"train" or "test"."""
+    group: int
+    """The gNN number: clips of one group come from the same long video."""
+
+
+@dataclass
+class Ucf101Listing:
+    classes: list[str]
+    """Class names in classInd.txt order (label i is classes[i])."""
+    items: list[VideoItem] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    """(rel path, reason) for listed files not on disk."""
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """(rel path, reason) for a second listing of the same file (the first one is kept)."""
+
+
+def read_ucf101(root: Path, split: int) -> Ucf101Listing:
+    """Parse classInd.txt and trainlist0{split}.txt / testlist0{split}.txt under `root`."""
+    root = Path(root)
+    if isinstance(split, bool) or split not in SPLITS:
+        raise ConfigError(f"split: expected 1, 2 or 3 (UCF-101's official splits), got {split!r}")
+    if not root.is_dir():
+        raise ConfigError(f"{root}: expected a UCF-101 root directory (holding {VIDEO_DIR}/ and "
+                          f"{LISTS_DIR}/), but it does not exist")
+    for sub in (VIDEO_DIR, LISTS_DIR):
+        if not (root / sub).is_dir():
+            raise ConfigError(f"{root}: expected a {sub}/ directory in the UCF-101 root")
+    lists = root / LISTS_DIR
+    listing = Ucf101Listing(classes=_read_class_index(lists / "classInd.txt"))
+    seen: dict[str, str] = {}
+    for kind in ("train", "test"):
+        path = lists / f"{kind}list0{split}.txt"
+        for where, rel, cls, group in _read_split_list(path, kind, listing.classes):
+            if rel in seen:
+                listing.duplicates.append((rel, f"duplicate entry: {where} repeats {seen[rel]}"))
+                continue
+            seen[rel] = where
+            if not (root / VIDEO_DIR / rel).is_file():
+                listing.missing.append((rel, f"missing file (listed at {where})"))
+                continue
+            label = listing.classes.index(cls)
+            listing.items.append(VideoItem(rel, cls, label, kind, group))
+    return listing
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, stripped text) of the non-blank lines; CRLF or LF endings."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: expected this UCF-101 list file, but it does not exist")
+    text = path.read_text(encoding="utf-8", errors="replace")  # universal newlines: CRLF ok
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _read_class_index(path: Path) -> list[str]:
+    classes: list[str] = []
+    for n, line in _lines(path):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ConfigError(f"{path}:{n}: expected '<index> <ClassName>', got {line!r}")
+        if int(parts[0]) != len(classes) + 1:
+            raise ConfigError(f"{path}:{n}: expected index {len(classes) + 1} (indices count "
+                              f"up from 1), got {parts[0]}")
+        if parts[1] in classes:
+            raise ConfigError(f"{path}:{n}: class {parts[1]!r} is listed twice")
+        classes.append(parts[1])
+    if not classes:
+        raise ConfigError(f"{path}: expected '<index> <ClassName>' lines, found none")
+    return classes
+
+
+def _read_split_list(
+    path: Path, kind: str, classes: list[str],
+) -> list[tuple[str, str, str, int]]:
+    """(file:line, rel path, class name, group) per line. Train lines carry the 1-based label;
+    test lines are a path only (a label there, if any, is checked the same way)."""
+    out = []
+    for n, line in _lines(path):
+        where = f"{path}:{n}"
+        parts = line.split()
+        if len(parts) not in ((2,) if kind == "train" else (1, 2)):
+            expected = "'<Class>/<file>.avi <label>'" if kind == "train" else "'<Class>/<file>.avi'"
+            raise ConfigError(f"{where}: expected {expected}, got {line!r}")
+        rel = parts[0].replace("\\", "/")
+        cls, _, name = rel.partition("/")
+        match = _FILE_RE.fullmatch(name)
+        if cls not in classes:
+            raise ConfigError(f"{where}: expected a class from classInd.txt, got folder {cls!r}")
+        if match is None or match["cls"].lower() != cls.lower():
+            raise ConfigError(f"{where}: expected '{cls}/v_{cls}_gNN_cMM.avi', got {rel!r}")
+        if len(parts) == 2:
+            want = classes.index(cls) + 1
+            if parts[1] != str(want):
+                raise ConfigError(f"{where}: label {parts[1]} disagrees with classInd.txt "
+                                  f"({cls} is {want})")
+        out.append((where, rel, cls, int(match["group"])))
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: aggregating clip scores into video predictions and hit@k."""

@@ -1,0 +1,72 @@
+"""Find and load experiment files: `jobs/experiments/<name>.py` with `config()` and `smoke()`.
+
+An experiment is code returning an `ExperimentConfig` (config is code, not YAML), so a user can
+jump from its name straight to the file. Looked up under ./jobs/experiments, then beside the
+installed package; a path to a .py file works too. `ensure_data` fills the embedded default
+dataset (synthetic UCF-101 layout under the work dir) when `data.shards_dir` is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+from raylab.config import ConfigError, ExperimentConfig, apply_overrides
+from raylab.data import columns as C
+from raylab.data.ingest import ingest_ucf101
+from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
+
+_SEARCH = (Path.cwd() / "jobs" / "experiments", Path(__file__).resolve().parents[1] / "jobs" / "experiments")
+
+
+def available() -> list[str]:
+    names: set[str] = set()
+    for d in _SEARCH:
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.py") if not p.stem.startswith("_"))
+    return sorted(names)
+
+
+def load(name: str, *, smoke: bool = False, overrides: dict[str, str] | None = None
+         ) -> ExperimentConfig:
+    """The experiment's config (or its smoke variant) with validated overrides applied."""
+    path = Path(name)
+    if path.suffix != ".py":
+        found = [d / f"{name}.py" for d in _SEARCH if (d / f"{name}.py").is_file()]
+        if not found:
+            raise ConfigError(f"experiment {name!r}: not found (available: {', '.join(available())})")
+        path = found[0]
+    elif not path.is_file():
+        raise ConfigError(f"experiment {name}: file does not exist")
+    spec = importlib.util.spec_from_file_location(f"raylab_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn_name = "smoke" if smoke else "config"
+    fn = getattr(module, fn_name, None)
+    if fn is None:
+        raise ConfigError(f"experiment {path}: expected a function {fn_name}() returning a config")
+    cfg = fn()
+    if not isinstance(cfg, ExperimentConfig):
+        raise ConfigError(f"experiment {path}: {fn_name}() returned {type(cfg).__name__}, "
+                          "expected ExperimentConfig")
+    return apply_overrides(cfg, overrides or {})
+
+
+DEMO_SPEC = SyntheticSpec()
+
+
+def ensure_data(cfg: ExperimentConfig, progress=print) -> ExperimentConfig:
+    """cfg with data.shards_dir set; an empty one means the synthetic demo set, made if missing."""
+    if cfg.data.shards_dir:
+        if not (Path(cfg.data.shards_dir) / C.MANIFEST).is_file():
+            raise ConfigError(f"data.shards_dir: {cfg.data.shards_dir} has no {C.MANIFEST}; "
+                              "write one with `raylab ingest`")
+        return cfg
+    root = Path(cfg.workdir) / "demo"
+    shards = root / "shards"
+    if not (shards / C.MANIFEST).is_file():
+        progress(f"demo data: writing a synthetic UCF-101-layout dataset to {root / 'raw'}")
+        write_ucf101(root / "raw", DEMO_SPEC)
+        ingest_ucf101(root / "raw", 1, shards, progress=progress)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, shards_dir=str(shards)))

@@ -1,0 +1,1 @@
+"""Training: the plain PyTorch loop, the Ray Train worker and its driver."""

@@ -1,0 +1,81 @@
+"""The training and evaluation loops in plain PyTorch: no Ray, no config branches.
+
+Batches are dicts from the pipeline (uint8 frames, labels, ids, decode_ok). Clips that failed to
+decode get zero loss weight instead of being dropped, so every DDP rank still runs the same
+forward/backward and gradients stay in sync; they are counted in `decode_failures`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from raylab.data import columns as C
+from raylab.eval.aggregate import ClipScores
+
+Batch = dict
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float
+    clip_acc: float
+    clips: int
+    seconds: float
+    decode_failures: int
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / max(self.seconds, 1e-9)
+
+
+def train_epoch(
+    model: nn.Module, batches: Iterable[Batch], *, augment: Callable[[torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer, device: torch.device, num_steps: int,
+    after_step: Callable[[nn.Module], None] = lambda m: None,
+) -> EpochStats:
+    """`num_steps` SGD steps over `batches`; `after_step` runs after each update."""
+    model.train()
+    loss_sum, correct, seen, failures = 0.0, 0, 0, 0
+    start = time.perf_counter()
+    for _, batch in zip(range(num_steps), batches):
+        ok = batch[C.DECODE_OK].to(device)
+        labels = batch[C.LABEL].to(device)
+        logits = model(augment(batch[C.FRAMES].to(device)))
+        per_clip = nn.functional.cross_entropy(logits, labels, reduction="none")
+        loss = (per_clip * ok).sum() / ok.sum().clamp(min=1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        after_step(model)
+        n_ok = int(ok.sum())
+        loss_sum += float(loss.detach()) * n_ok
+        correct += int(((logits.argmax(1) == labels) & ok).sum())
+        seen += n_ok
+        failures += len(ok) - n_ok
+    return EpochStats(
+        loss=loss_sum / max(seen, 1), clip_acc=correct / max(seen, 1), clips=seen,
+        seconds=time.perf_counter() - start, decode_failures=failures,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, batches: Iterable[Batch], *, view: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> tuple[ClipScores, int]:
+    """Softmax scores of every decodable clip with its video id, and the decode-failure count."""
+    model.eval()
+    parts, failures = [], 0
+    for batch in batches:
+        ok = batch[C.DECODE_OK].numpy()
+        failures += int((~ok).sum())
+        probs = torch.softmax(model(view(batch[C.FRAMES].to(device))), dim=1).cpu().numpy()
+        ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good]
+        parts.append(ClipScores(ids, batch[C.LABEL].numpy()[ok], probs[ok].astype(np.float32)))
+    return ClipScores.concat(parts), failures

@@ -1,0 +1,168 @@
+"""The driver side of one training run: plan resources, open the MLflow run, run TorchTrainer.
+
+`fit` reads the dataset manifest, works out steps per epoch and the CPUs the plan needs (and
+refuses up front when the cluster cannot run it, instead of hanging), builds the train/test
+dataset factories and the TorchTrainer, and ends the MLflow run FINISHED or FAILED.
+The Ray Train run name is the experiment name, so rerunning it resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+import ray.train
+from ray.train.torch import TorchTrainer
+
+from raylab.config import ConfigError, ExperimentConfig, flatten, to_dict
+from raylab.data.pipeline import ClipRequest, eval_dataset, train_dataset
+from raylab.data.shards import read_manifest
+from raylab.models.build import clip_shape
+from raylab.track import mlflow as track
+from raylab.train.worker import TARGET_METRIC, WorkerPlan, train_loop_per_worker
+
+PROGRESS_FILE = "raylab_progress.json"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    name: str
+    run_id: str
+    tracking_uri: str
+    experiment_id: str
+    metrics: dict[str, float]
+    seconds: float
+
+
+def cpus_needed(cfg: ExperimentConfig) -> float:
+    """Train workers plus the CPUs Ray Data decodes on (Ray Train gives Data none of its own)."""
+    return cfg.scale.num_workers * cfg.scale.cpus_per_worker + cfg.scale.decode_cpus
+
+
+def connect(address: str | None, need_cpus: float) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start a local Ray sized for the plan."""
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            # Logical CPUs may exceed physical cores: decode tasks and workers take turns.
+            # Keep the dashboard: Ray Train's placement-group cleaner asks its state API whether
+            # the controller lives, and without it kills healthy worker groups.
+            ray.init(num_cpus=max(int(need_cpus + 0.999), os.cpu_count() or 1),
+                     dashboard_host="127.0.0.1", log_to_driver=True)
+    have = ray.cluster_resources().get("CPU", 0)
+    if have < need_cpus:
+        raise ConfigError(
+            f"scale: this plan needs {need_cpus:g} CPUs (train workers + decode) but the Ray "
+            f"cluster has {have:g}; lower scale.num_workers / scale.decode_cpus")
+
+
+def steps_per_epoch(cfg: ExperimentConfig, num_train_videos: int) -> int:
+    clips = num_train_videos * cfg.data.train_clips_per_video
+    steps = clips // cfg.scale.num_workers // cfg.data.batch_size
+    if steps < 1:
+        raise ConfigError(
+            f"data.batch_size: {clips} training clips per epoch cannot fill one batch of "
+            f"{cfg.data.batch_size} on each of {cfg.scale.num_workers} workers")
+    return steps
+
+
+def fit(
+    cfg: ExperimentConfig, *, address: str | None = None, parent_run_id: str | None = None,
+    callbacks: Sequence[object] = (), fresh: bool = False,
+) -> FitResult:
+    """Train `cfg` with Ray Train; `fresh` discards an earlier run of the same name."""
+    start = time.perf_counter()
+    workdir = Path(cfg.workdir).resolve()
+    shards = Path(cfg.data.shards_dir).resolve()
+    manifest = read_manifest(shards)
+    steps = steps_per_epoch(cfg, manifest["counts"]["train"])
+    connect(address, cpus_needed(cfg))
+    if not cfg.scale.use_gpu and ray.cluster_resources().get("GPU", 0) >= cfg.scale.num_workers:
+        cfg = dataclasses.replace(cfg, scale=dataclasses.replace(cfg.scale, use_gpu=True))
+
+    storage = workdir / "ray_results"
+    if fresh:
+        shutil.rmtree(storage / cfg.name, ignore_errors=True)
+    uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
+    experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
+    run_id = track.open_run(uri, experiment_id, run_key=cfg.name, run_name=cfg.name,
+                            params=flatten(cfg), parent_run_id=parent_run_id, resume=not fresh)
+
+    shape = clip_shape(cfg.model.name)
+    train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
+                            cfg.data.train_clips_per_video)
+    eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
+    train_files = [str(shards / f) for f in manifest["files"]["train"]]
+    test_files = [str(shards / f) for f in manifest["files"]["test"]]
+    progress = storage / cfg.name / PROGRESS_FILE
+    decode_cpus = cfg.scale.decode_cpus
+
+    def train_ds():
+        # Called at every worker-group (re)start: stream only the epochs still to run.
+        first = _epochs_done(progress)
+        epochs = range(min(first, cfg.optim.num_epochs - 1), cfg.optim.num_epochs)
+        return train_dataset(train_files, train_req, seed=cfg.seed, epochs=epochs,
+                             decode_cpus=decode_cpus)
+
+    def test_ds():
+        return eval_dataset(test_files, eval_req, decode_cpus=decode_cpus)
+
+    plan = WorkerPlan(config=to_dict(cfg), class_names=list(manifest["classes"]),
+                      steps_per_epoch=steps, tracking_uri=uri, run_id=run_id)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=dataclasses.asdict(plan),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.scale.num_workers, use_gpu=cfg.scale.use_gpu,
+            resources_per_worker={"CPU": cfg.scale.cpus_per_worker}),
+        run_config=ray.train.RunConfig(
+            name=cfg.name, storage_path=str(storage),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.scale.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=TARGET_METRIC,
+                checkpoint_score_order="max"),
+            callbacks=[*callbacks, _ProgressCallback(progress)]),
+        datasets={"train": train_ds, "test": test_ds},
+    )
+    try:
+        result = trainer.fit()
+    except BaseException:
+        track.end_run(uri, run_id, ok=False)
+        raise
+    track.end_run(uri, run_id, ok=result.error is None)
+    if result.error is not None:
+        raise result.error
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items()
+               if isinstance(v, (int, float))}
+    return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start)
+
+
+def _epochs_done(progress: Path) -> int:
+    try:
+        return int(json.loads(progress.read_text())["epochs_done"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+class _ProgressCallback(ray.train.UserCallback):
+    """Records how many epochs have a registered checkpoint, for the dataset factory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def after_report(self, run_context, metrics, checkpoint) -> None:
+        if checkpoint is not None and metrics:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            done = int(metrics[0].get("epoch", -1)) + 1
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"epochs_done": done}))
+            os.replace(tmp, self.path)

@@ -1,0 +1,128 @@
+"""What every Ray Train worker runs: build, resume, then train/evaluate/report once per epoch.
+
+The lines where Ray enters are numbered [1]-[6]. Everything else is the plain loop in loop.py.
+Every rank evaluates its shard of the test clips; scores are all-gathered so each rank computes
+the same video-level metrics, and all ranks call ray.train.report the same number of times
+(it is a barrier). Rank 0 alone checkpoints and logs to the MLflow run the driver opened.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+
+from raylab.config import ExperimentConfig, from_dict
+from raylab.data import columns as C
+from raylab.data.augment import CentreClipView, TrainClipAugment
+from raylab.data.pipeline import ClipCollate
+from raylab.eval.aggregate import ClipScores, confusion, summarize
+from raylab.models.build import build_model
+from raylab.track.mlflow import RunLogger
+from raylab.train import checkpoint as ckpt
+from raylab.train.loop import evaluate, train_epoch
+from raylab.train.optim import lr_at, make_optimizer, set_lr
+from raylab.viz.confusion import confusion_figure
+
+TARGET_METRIC = "val/video_hit1"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What the driver worked out for the workers (sent as a dict through train_loop_config)."""
+
+    config: dict
+    class_names: list[str]
+    steps_per_epoch: int
+    tracking_uri: str
+    run_id: str
+
+
+def train_loop_per_worker(plan_dict: dict) -> None:
+    plan = WorkerPlan(**plan_dict)
+    cfg: ExperimentConfig = from_dict(ExperimentConfig, plan.config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(cfg.seed + rank)
+    device = ray.train.torch.get_device()  # [1] this worker's GPU, or CPU
+    model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px)
+    optimizer = make_optimizer(model, cfg.optim)
+    state = ckpt.TrainState()
+    restored = ray.train.get_checkpoint()  # [2] the latest registered checkpoint after a restart
+    if restored:
+        with restored.as_directory() as d:
+            state = ckpt.load(Path(d), model, optimizer)
+    model = ray.train.torch.prepare_model(model)  # [3] DDP (gloo on CPU, NCCL on GPU)
+    augment = TrainClipAugment(crop_px=cfg.data.crop_px, flip_p=cfg.data.flip_p, pixel_mean=cfg.data.pixel_mean,
+                               pixel_scale=cfg.data.pixel_scale).to(device)
+    view = CentreClipView(crop_px=cfg.data.crop_px, pixel_mean=cfg.data.pixel_mean,
+                          pixel_scale=cfg.data.pixel_scale).to(device)
+    logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
+
+    train_batches = iter(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
+        batch_size=cfg.data.batch_size, drop_last=True, collate_fn=ClipCollate(),
+        local_shuffle_buffer_size=cfg.data.shuffle_buffer_clips or None,
+        local_shuffle_seed=cfg.seed + rank, prefetch_batches=2,
+    ))
+    scores = ClipScores.concat([])
+    for epoch in range(state.next_epoch, cfg.optim.num_epochs):
+        lr = lr_at(epoch, cfg.optim)
+        set_lr(optimizer, lr)
+        stats = train_epoch(model, train_batches, augment=augment, optimizer=optimizer,
+                            device=device, num_steps=plan.steps_per_epoch)
+        scores, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world)
+        metrics = {f"val/{k}": v for k, v in summarize(scores).items()}
+        metrics.update({
+            "train/loss": stats.loss, "train/clip_acc": stats.clip_acc, "lr": lr,
+            "throughput/clips_per_s": stats.clips_per_s * world,
+            "data/decode_failures": float(stats.decode_failures + eval_failures),
+            "epoch": float(epoch),
+        })
+        state.next_epoch = epoch + 1
+        improved = metrics[TARGET_METRIC] > state.best_metric
+        state.best_metric = max(state.best_metric, metrics[TARGET_METRIC])
+        state.metrics = metrics
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if rank == 0:
+                ckpt.save(Path(tmp), _unwrap(model), optimizer, state)
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+                logger.metrics(metrics, step=epoch)
+                if improved:
+                    logger.artifact(Path(tmp), "best_checkpoint")
+                _print_epoch(cfg, epoch, metrics)
+            ray.train.report(metrics, checkpoint=checkpoint)  # [5] barrier: every rank, every epoch
+    if rank == 0 and len(scores.video_ids):
+        fig = confusion_figure(confusion(scores, len(plan.class_names)), plan.class_names,
+                               f"{cfg.name}: video-level confusion (test)")
+        logger.figure(fig, "confusion_matrix.png")
+
+
+def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int):
+    shard = ray.train.get_dataset_shard("test")  # [6] each rank scores its part of the test clips
+    batches = shard.iter_torch_batches(batch_size=cfg.data.batch_size, collate_fn=ClipCollate())
+    scores, failures = evaluate(model, batches, view=view, device=device)
+    if world == 1:
+        return scores, failures
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, (scores, failures))
+    return ClipScores.concat([g[0] for g in gathered]), sum(g[1] for g in gathered)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def _print_epoch(cfg: ExperimentConfig, epoch: int, m: dict[str, float]) -> None:
+    print(
+        f"[{cfg.name}] epoch {epoch + 1}/{cfg.optim.num_epochs}  loss {m['train/loss']:.3f}  "
+        f"train clip acc {m['train/clip_acc']:.2f}  val clip hit@1 {m['val/clip_hit1']:.2f}  "
+        f"video hit@1 {m['val/video_hit1']:.2f}  hit@5 {m['val/video_hit5']:.2f}  "
+        f"{m['throughput/clips_per_s']:.0f} clips/s",
+        flush=True,
+    )

@@ -1,0 +1,103 @@
+"""Ray Tune sweeps: a function trainable per grid point, each running one TorchTrainer.
+
+The driver opens the sweep's parent MLflow run; each trial opens a nested run under it (tag
+mlflow.parentRunId) through the same `fit` as `raylab train`. Without a configured tracking
+server, a loopback `mlflow server` is started for the sweep's duration, because concurrent
+trials cannot share a SQLite file. ASHA stops weak trials on epochs; `--resume` restores an
+interrupted sweep without rerunning finished trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray.tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler
+
+from raylab.config import ExperimentConfig, apply_overrides, flatten, from_dict, to_dict
+from raylab.track import mlflow as track
+from raylab.track.server import LocalServer
+from raylab.train.trainer import connect, cpus_needed, fit
+from raylab.train.worker import TARGET_METRIC
+from raylab.tune.space import grid_points, trial_name
+
+DRIVER_CPUS = 1.0  # every Tune trial's driver (it runs the TorchTrainer) holds a CPU
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    name: str
+    parent_run_id: str
+    tracking_uri: str
+    rows: list[dict]
+
+    def table(self) -> str:
+        lines = [f"sweep {self.name} (MLflow parent run {self.parent_run_id})",
+                 f"{'trial':<48} {'clip hit@1':>10} {'video hit@1':>11} {'hit@5':>6}"]
+        for r in self.rows:
+            lines.append(f"{r['trial']:<48} {r.get('val/clip_hit1', float('nan')):>10.3f} "
+                         f"{r.get('val/video_hit1', float('nan')):>11.3f} "
+                         f"{r.get('val/video_hit5', float('nan')):>6.3f}")
+        return "\n".join(lines)
+
+
+def _trial(config: dict) -> None:
+    base = from_dict(ExperimentConfig, config["base"])
+    cfg = apply_overrides(base, config["point"])
+    cfg = dataclasses.replace(cfg, name=trial_name(base.name, config["point"]))
+    fit(cfg, parent_run_id=config["parent_run_id"], callbacks=[TuneReportCallback()],
+        fresh=config["fresh"])
+
+
+def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool = False
+              ) -> SweepSummary:
+    points = grid_points(cfg)
+    concurrent = min(cfg.sweep.max_concurrent_trials, len(points))
+    connect(address, concurrent * (cpus_needed(cfg) + DRIVER_CPUS))
+    workdir = Path(cfg.workdir).resolve()
+    configured = cfg.track.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    with contextlib.ExitStack() as stack:
+        uri = configured or stack.enter_context(LocalServer(workdir))
+        cfg = dataclasses.replace(cfg, track=dataclasses.replace(cfg.track, tracking_uri=uri))
+        experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
+        parent = track.open_run(uri, experiment_id, run_key=f"{cfg.name}-sweep",
+                                run_name=f"{cfg.name}-sweep", params=flatten(cfg))
+        print(f"sweep {cfg.name}: {len(points)} trials, {concurrent} at a time, "
+              f"MLflow parent run {parent} at {uri}", flush=True)
+        trainable = ray.tune.with_resources(_trial, {"cpu": DRIVER_CPUS})
+        storage = workdir / "ray_results"
+        path = storage / f"{cfg.name}-sweep"
+        if resume and ray.tune.Tuner.can_restore(str(path)):
+            tuner = ray.tune.Tuner.restore(str(path), trainable, resume_unfinished=True,
+                                           resume_errored=True)
+        else:
+            tuner = ray.tune.Tuner(
+                trainable,
+                param_space={"base": to_dict(cfg), "parent_run_id": parent, "fresh": True,
+                             "point": ray.tune.grid_search(points)},
+                tune_config=ray.tune.TuneConfig(
+                    metric=TARGET_METRIC, mode="max", max_concurrent_trials=concurrent,
+                    scheduler=ASHAScheduler(time_attr="training_iteration",
+                                            max_t=cfg.optim.num_epochs,
+                                            grace_period=cfg.sweep.grace_period_epochs)),
+                run_config=ray.tune.RunConfig(name=f"{cfg.name}-sweep", storage_path=str(storage)),
+            )
+        try:
+            grid = tuner.fit()
+        except BaseException:
+            track.end_run(uri, parent, ok=False)
+            raise
+        rows = []
+        for result in grid:
+            row = {"trial": trial_name(cfg.name, result.config["point"]),
+                   "error": str(result.error) if result.error else ""}
+            row.update({k: v for k, v in (result.metrics or {}).items()
+                        if isinstance(v, float)})
+            rows.append(row)
+        track.end_run(uri, parent, ok=not grid.errors)
+    return SweepSummary(cfg.name, parent, uri, rows)

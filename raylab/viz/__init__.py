@@ -1,0 +1,1 @@
+"""Pictures: confusion matrices, filters, deconvnet projections, occlusion maps."""

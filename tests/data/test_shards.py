@@ -1,0 +1,110 @@
+"""Probe reasons on broken inputs, shard roll-over, and the manifest's atomic write and checks."""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from raylab.config import ConfigError
+from raylab.data import columns as C
+from raylab.data.shards import BadVideo, probe_video, read_manifest, write_manifest, write_shards
+
+
+def _avi(num_frames: int) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for t in range(num_frames):
+            image = np.full((48, 64, 3), 8 * t % 256, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def _wav() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 800)
+    return buffer.getvalue()
+
+
+def test_probe_reads_every_frame_timestamp() -> None:
+    probe = probe_video(_avi(30))
+    assert probe.num_frames == 30 and probe.frame_pts == list(range(30))
+    assert probe.time_base == pytest.approx(1 / 25) and probe.fps == pytest.approx(25)
+    assert (probe.width, probe.height, probe.codec) == (64, 48, "mpeg4")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty file"),
+    (b"just some text\n", "not a video container"),
+    (_wav(), "no video stream"),
+    (_avi(1), "fewer than 2 frames"),
+    (_avi(30)[: len(_avi(30)) * 2 // 3], "truncated"),  # opens, but frames are missing
+    (_avi(30)[:300], "truncated"),  # cut inside the header: FFmpeg cannot open it
+])
+def test_probe_rejects_with_a_short_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(BadVideo) as info:
+        probe_video(data)
+    assert info.value.reason.startswith(reason)
+
+
+def _rows(split: str, n: int, size: int) -> list[dict]:
+    return [{
+        C.VIDEO_ID: f"{split}{i}", C.LABEL: i % 3, C.CLASS_NAME: "A", C.SPLIT: split,
+        C.GROUP: 1, C.VIDEO_BYTES: bytes([i]) * size, C.NUM_FRAMES: 2, C.FRAME_PTS: [0, 1],
+        C.TIME_BASE: 0.04, C.FPS: 25.0, C.WIDTH: 320, C.HEIGHT: 240, C.CODEC: "mpeg4",
+        C.SOURCE_PATH: f"A/{split}{i}.avi",
+    } for i in range(n)]
+
+
+def test_write_shards_rolls_over_and_keeps_order(tmp_path: Path) -> None:
+    files = write_shards({"train": iter(_rows("train", 10, 1000)), "test": []}, tmp_path,
+                         target_bytes=3000)
+    assert files["train"] == [f"train/part-{i:05d}.parquet" for i in range(4)]
+    assert files["test"] == ["test/part-00000.parquet"]  # empty, but carries the schema
+    ids = [v for f in files["train"] for v in pq.read_table(tmp_path / f)[C.VIDEO_ID].to_pylist()]
+    assert ids == [f"train{i}" for i in range(10)]
+    assert pq.read_table(tmp_path / files["test"][0]).num_rows == 0
+    # A rewrite with fewer parts leaves no stale part behind for a directory reader to pick up.
+    write_shards({"train": _rows("train", 2, 10)}, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["part-00000.parquet"]
+
+
+def test_write_shards_refuses_bad_rows(tmp_path: Path) -> None:
+    row = _rows("train", 1, 1)[0]
+    with pytest.raises(ValueError, match="split 'train' given under 'test'"):
+        write_shards({"test": [row]}, tmp_path)
+    del row[C.FPS]
+    with pytest.raises(ValueError, match=r"missing \['fps'\]"):
+        write_shards({"train": [row]}, tmp_path)
+    with pytest.raises(ValueError, match="unknown splits"):
+        write_shards({"val": []}, tmp_path)
+
+
+def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
+    expected = "expected a manifest.json written by `raylab ingest`"
+    with pytest.raises(ConfigError, match=expected):
+        read_manifest(tmp_path)
+    manifest = {"dataset": "ucf101", "split": 1, "classes": ["A"], "counts": {"train": 1},
+                "rejected": [], "files": {"train": []}, "schema_version": 1}
+    write_manifest(tmp_path, manifest)
+    assert read_manifest(tmp_path) == manifest
+    assert [p.name for p in tmp_path.iterdir()] == [C.MANIFEST]  # no temporary file left
+    (tmp_path / C.MANIFEST).write_text("{not json")
+    with pytest.raises(ConfigError, match=expected):
+        read_manifest(tmp_path)
+    (tmp_path / C.MANIFEST).write_text(json.dumps({**manifest, "schema_version": 2}))
+    with pytest.raises(ConfigError, match="schema_version 2"):
+        read_manifest(tmp_path)

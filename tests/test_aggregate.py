@@ -1,0 +1,36 @@
+"""Video aggregation by id, checked against numbers worked out by hand."""
+
+import numpy as np
+import pytest
+
+from raylab.eval.aggregate import ClipScores, confusion, hit_at_k, summarize
+
+
+def test_hit_at_k():
+    probs = np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
+    labels = np.array([2, 0])
+    assert hit_at_k(probs, labels, 1) == 0.5
+    assert hit_at_k(probs, labels, 2) == 1.0
+
+
+def test_video_level_averages_clips_of_the_same_id_in_any_order():
+    # video a: clips say class 1 (0.6) and class 0 (0.9) -> mean favours class 0 (0.55 vs 0.35)
+    # video b: both clips say class 2 -> correct; clip order interleaved on purpose.
+    scores = ClipScores(
+        ["a", "b", "a", "b"], np.array([0, 2, 0, 2]),
+        np.array([[0.2, 0.6, 0.2], [0.1, 0.1, 0.8], [0.9, 0.1, 0.0], [0.0, 0.3, 0.7]]),
+    )
+    m = summarize(scores)
+    assert m["clip_hit1"] == pytest.approx(0.75)
+    assert m["video_hit1"] == pytest.approx(1.0)
+    assert m["num_videos"] == 2
+    matrix = confusion(scores, 3)
+    assert matrix[0, 0] == 1 and matrix[2, 2] == 1 and matrix.sum() == 2
+
+
+def test_concat_keeps_ids_with_their_rows():
+    a = ClipScores(["x"], np.array([1]), np.array([[0.0, 1.0]]))
+    b = ClipScores(["y"], np.array([0]), np.array([[1.0, 0.0]]))
+    both = ClipScores.concat([a, ClipScores.concat([]), b])
+    assert both.video_ids == ["x", "y"]
+    assert summarize(both)["video_hit1"] == 1.0
