@@ -61,7 +61,7 @@ def _ui(args: argparse.Namespace) -> int:
     from raylab.track.server import ui_command
 
     command = ui_command(Path(args.workdir), port=args.port)
-    print("serving the MLflow UI on http://127.0.0.1:%d (Ctrl-C stops it)" % args.port, flush=True)
+    print(f"serving the MLflow UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
     os.execvp(command[0], command)
     return 0  # not reached
 

@@ -20,14 +20,14 @@ class ConfigError(ValueError):
     """A config value or override that is not what the field expects (message is one line)."""
 
 
-class ModelName(str, enum.Enum):
+class ModelName(enum.StrEnum):
     """The explicit list of models; `raylab.models.build.MODELS` maps each to its builder."""
 
     SINGLE_FRAME = "single_frame"
     SLOW_FUSION = "slow_fusion"
 
 
-class DecodeBackend(str, enum.Enum):
+class DecodeBackend(enum.StrEnum):
     PYAV = "pyav"
 
 
@@ -86,7 +86,8 @@ class ModelConfig:
     """Dropout ratio after each hidden fully connected layer."""
 
     def __post_init__(self) -> None:
-        _require(0 < self.width_mult <= 4, "model.width_mult", "a number in (0, 4]", self.width_mult)
+        _require(0 < self.width_mult <= 4, "model.width_mult", "a number in (0, 4]",
+                 self.width_mult)
         _require(0 <= self.dropout < 1, "model.dropout", "a ratio in [0, 1)", self.dropout)
 
 
@@ -144,7 +145,8 @@ class SweepConfig:
     """A grid over a few fields; every trial is one full training run."""
 
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    """((dotted field, (value, ...)), ...), e.g. (("model.name", ("single_frame", "slow_fusion")),)."""
+    """((dotted field, (value, ...)), ...),
+    e.g. (("model.name", ("single_frame", "slow_fusion")),)."""
     max_concurrent_trials: int = 1
     grace_period_epochs: int = 2
     """ASHA never stops a trial before this many epochs."""
@@ -269,7 +271,8 @@ def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> Experim
             names = {f.name for f in dataclasses.fields(cls)}
             if part not in names:
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"{where}: unknown config key (known: {', '.join(sorted(names))})")
+                known = ", ".join(sorted(names))
+                raise ConfigError(f"{where}: unknown config key (known: {known})")
             tp = typing.get_type_hints(cls)[part]
             if i < len(parts) - 1:
                 if not dataclasses.is_dataclass(tp):
@@ -283,7 +286,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> Experim
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    """`["a.b=1", ...]` -> `{"a.b": "1"}`; values stay strings until `apply_overrides` types them."""
+    """`["a.b=1", ...]` -> `{"a.b": "1"}`; values stay strings until apply_overrides types them."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

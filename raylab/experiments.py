@@ -17,7 +17,8 @@ from raylab.data import columns as C
 from raylab.data.ingest import ingest_ucf101
 from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
 
-_SEARCH = (Path.cwd() / "jobs" / "experiments", Path(__file__).resolve().parents[1] / "jobs" / "experiments")
+_SEARCH = (Path.cwd() / "jobs" / "experiments",
+           Path(__file__).resolve().parents[1] / "jobs" / "experiments")
 
 
 def available() -> list[str]:
@@ -35,7 +36,8 @@ def load(name: str, *, smoke: bool = False, overrides: dict[str, str] | None = N
     if path.suffix != ".py":
         found = [d / f"{name}.py" for d in _SEARCH if (d / f"{name}.py").is_file()]
         if not found:
-            raise ConfigError(f"experiment {name!r}: not found (available: {', '.join(available())})")
+            known = ", ".join(available())
+            raise ConfigError(f"experiment {name!r}: not found (available: {known})")
         path = found[0]
     elif not path.is_file():
         raise ConfigError(f"experiment {name}: file does not exist")
@@ -53,7 +55,9 @@ def load(name: str, *, smoke: bool = False, overrides: dict[str, str] | None = N
     return apply_overrides(cfg, overrides or {})
 
 
-DEMO_SPEC = SyntheticSpec()
+# 24 frames at 7 px/frame: ~2 px of motion per frame after the demo's resize to 72 px, enough for
+# conv1's 4-frame window; shorter videos also decode faster.
+DEMO_SPEC = SyntheticSpec(num_frames=24, speed_px_per_frame=7.0)
 
 
 def ensure_data(cfg: ExperimentConfig, progress=print) -> ExperimentConfig:

@@ -17,7 +17,8 @@ from raylab.config import (
 
 
 def test_round_trip_through_json_is_identity():
-    cfg = apply_overrides(ExperimentConfig(), {"optim.lr_decay_epochs": "3,6", "model.dropout": "0.9"})
+    cfg = apply_overrides(ExperimentConfig(),
+                          {"optim.lr_decay_epochs": "3,6", "model.dropout": "0.9"})
     again = from_dict(ExperimentConfig, json.loads(json.dumps(to_dict(cfg))))
     assert again == cfg
     assert again.optim.lr_decay_epochs == (3, 6)

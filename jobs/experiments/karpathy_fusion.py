@@ -30,7 +30,7 @@ def config() -> ExperimentConfig:
         data=DataConfig(resize_px=72, crop_px=64, flip_p=0.0, train_clips_per_video=16,
                         eval_clips_per_video=4, batch_size=16, pixel_scale=64.0),
         model=ModelConfig(name=ModelName.SLOW_FUSION, width_mult=0.125, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=5),
+        optim=OptimConfig(lr=0.01, num_epochs=8, lr_decay_epochs=(6,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment="karpathy_fusion"),
         sweep=SweepConfig(grid=(("model.name", ("single_frame", "slow_fusion")),)),

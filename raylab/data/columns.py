@@ -6,7 +6,7 @@ seeking to the keyframe before pts[i]. Batches add the clip plan and ids used by
 """
 
 # --- shard rows (written by ingest, read by the pipeline) ---
-VIDEO_ID = "video_id"          # str, unique in the dataset, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01"
+VIDEO_ID = "video_id"          # str, unique, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01"
 LABEL = "label"                # int32, 0-based index into manifest["classes"]
 CLASS_NAME = "class_name"      # str
 SPLIT = "split"                # "train" | "test"
@@ -19,7 +19,7 @@ FPS = "fps"                    # float32, average frame rate
 WIDTH = "width"                # int32
 HEIGHT = "height"              # int32
 CODEC = "codec"                # str, FFmpeg codec name (e.g. "mpeg4")
-SOURCE_PATH = "source_path"    # str, path relative to the dataset root
+SOURCE_PATH = "source_path"    # str, path relative to the videos folder (UCF-101/)
 
 # --- pipeline batches (after clip planning and decoding) ---
 CLIP_INDEX = "clip_index"      # int32, which clip of its video (0..K-1)

@@ -42,6 +42,9 @@ SHARD_SCHEMA = pa.schema([
 ])
 # A row group is the unit a reader fetches; a few tens of MiB keeps reads efficient and memory flat.
 _ROW_GROUP_BYTES = 32 * 2**20
+# A row group is what one decode task of the pipeline reads: few videos -> many small tasks,
+# spread over the cluster, each holding little decoded data in the object store.
+ROW_GROUP_VIDEOS = 8
 
 
 class BadVideo(Exception):
@@ -197,7 +200,7 @@ def _write_split(
         _check_row(row, split)
         buffer.append(row)
         buffered += len(row[C.VIDEO_BYTES])
-        if buffered >= min(_ROW_GROUP_BYTES, target_bytes):
+        if buffered >= min(_ROW_GROUP_BYTES, target_bytes) or len(buffer) >= ROW_GROUP_VIDEOS:
             flush()
     if buffer or not files:
         flush()

@@ -22,7 +22,7 @@ class ClipScores:
     probs: np.ndarray    # (N, num_classes) float
 
     @staticmethod
-    def concat(parts: Sequence["ClipScores"]) -> "ClipScores":
+    def concat(parts: Sequence[ClipScores]) -> ClipScores:
         parts = [p for p in parts if len(p.video_ids)]
         if not parts:
             return ClipScores([], np.zeros(0, np.int64), np.zeros((0, 0), np.float32))

@@ -90,6 +90,20 @@ def child_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
     return [r.info.run_id for r in runs]
 
 
+def run_statuses(uri: str, experiment_id: str, *, run_key: str) -> list[str]:
+    """Status of every run opened under `run_key`, newest first."""
+    runs = MlflowClient(uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'",
+        order_by=["attributes.start_time DESC"])
+    return [r.info.status for r in runs]
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) of every logged value of `key`, by step."""
+    history = MlflowClient(uri).get_metric_history(run_id, key)
+    return sorted((m.step, m.value) for m in history)
+
+
 def list_artifacts(uri: str, run_id: str, path: str | None = None) -> list[str]:
     return [a.path for a in MlflowClient(uri).list_artifacts(run_id, path)]
 

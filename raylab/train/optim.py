@@ -9,7 +9,7 @@ from raylab.config import OptimConfig
 
 
 def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
-    """The papers' optimiser: SGD, momentum 0.9, weight decay 5e-4 (Krizhevsky et al. 2012 sec. 5)."""
+    """SGD, momentum 0.9, weight decay 5e-4 (Krizhevsky et al. 2012 sec. 5)."""
     return torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 

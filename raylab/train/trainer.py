@@ -56,8 +56,10 @@ def connect(address: str | None, need_cpus: float) -> None:
             # Logical CPUs may exceed physical cores: decode tasks and workers take turns.
             # Keep the dashboard: Ray Train's placement-group cleaner asks its state API whether
             # the controller lives, and without it kills healthy worker groups.
+            # WARNING: Ray's per-report INFO lines would drown raylab's one line per epoch.
             ray.init(num_cpus=max(int(need_cpus + 0.999), os.cpu_count() or 1),
-                     dashboard_host="127.0.0.1", log_to_driver=True)
+                     dashboard_host="127.0.0.1", log_to_driver=True,
+                     logging_config=ray.LoggingConfig(log_level="WARNING"))
     have = ray.cluster_resources().get("CPU", 0)
     if have < need_cpus:
         raise ConfigError(
@@ -104,17 +106,15 @@ def fit(
     train_files = [str(shards / f) for f in manifest["files"]["train"]]
     test_files = [str(shards / f) for f in manifest["files"]["test"]]
     progress = storage / cfg.name / PROGRESS_FILE
-    decode_cpus = cfg.scale.decode_cpus
 
     def train_ds():
         # Called at every worker-group (re)start: stream only the epochs still to run.
         first = _epochs_done(progress)
         epochs = range(min(first, cfg.optim.num_epochs - 1), cfg.optim.num_epochs)
-        return train_dataset(train_files, train_req, seed=cfg.seed, epochs=epochs,
-                             decode_cpus=decode_cpus)
+        return train_dataset(train_files, train_req, seed=cfg.seed, epochs=epochs)
 
     def test_ds():
-        return eval_dataset(test_files, eval_req, decode_cpus=decode_cpus)
+        return eval_dataset(test_files, eval_req)
 
     plan = WorkerPlan(config=to_dict(cfg), class_names=list(manifest["classes"]),
                       steps_per_epoch=steps, tracking_uri=uri, run_id=run_id)

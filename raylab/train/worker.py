@@ -18,7 +18,6 @@ import torch
 import torch.distributed as dist
 
 from raylab.config import ExperimentConfig, from_dict
-from raylab.data import columns as C
 from raylab.data.augment import CentreClipView, TrainClipAugment
 from raylab.data.pipeline import ClipCollate
 from raylab.eval.aggregate import ClipScores, confusion, summarize
@@ -58,7 +57,8 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         with restored.as_directory() as d:
             state = ckpt.load(Path(d), model, optimizer)
     model = ray.train.torch.prepare_model(model)  # [3] DDP (gloo on CPU, NCCL on GPU)
-    augment = TrainClipAugment(crop_px=cfg.data.crop_px, flip_p=cfg.data.flip_p, pixel_mean=cfg.data.pixel_mean,
+    augment = TrainClipAugment(crop_px=cfg.data.crop_px, flip_p=cfg.data.flip_p,
+                               pixel_mean=cfg.data.pixel_mean,
                                pixel_scale=cfg.data.pixel_scale).to(device)
     view = CentreClipView(crop_px=cfg.data.crop_px, pixel_mean=cfg.data.pixel_mean,
                           pixel_scale=cfg.data.pixel_scale).to(device)

@@ -84,6 +84,10 @@ class SyntheticSpec:
     """Object speed; lowered for a video when its path would leave the central 240x240 square."""
     seed: int = 0
     """Every video is drawn from a generator seeded with (seed, video index)."""
+    shade_by_shape: bool = True
+    """Each shape gets its own grey level (first shape black ... last white, jittered), so a
+    single frame's appearance cue is learnable from a few hundred videos; with False every video
+    gets a random contrasting colour and small nets memorise colours instead of learning shape."""
 
     def __post_init__(self) -> None:
         for field, given, known in (("shapes", self.shapes, SHAPES),
@@ -118,12 +122,14 @@ def write_ucf101(root: Path, spec: SyntheticSpec) -> list[str]:
         for group in range(1, spec.num_groups + 1):
             for clip in range(1, spec.clips_per_group + 1):
                 path = folder / _file_name(name, group, clip)
-                jobs.append((path, len(jobs), SHAPES[shape], DIRECTIONS[direction]))
+                shade = spec.shapes.index(shape) / max(len(spec.shapes) - 1, 1)
+                jobs.append((path, len(jobs), SHAPES[shape], DIRECTIONS[direction], shade))
 
-    def write_one(job: tuple[Path, int, Sdf, tuple[float, float]]) -> None:
-        path, index, sdf, velocity = job
+    def write_one(job: tuple[Path, int, Sdf, tuple[float, float], float]) -> None:
+        path, index, sdf, velocity, shade = job
         rng = np.random.default_rng([spec.seed, index])
-        _encode_avi(path, _render_video(rng, sdf, velocity, spec))
+        _encode_avi(path, _render_video(rng, sdf, velocity, spec,
+                                        shade if spec.shade_by_shape else None))
 
     # Threads, not processes: FFmpeg's encoder and numpy release the GIL, and each video has its
     # own generator, so the output does not depend on scheduling.
@@ -166,6 +172,7 @@ def _write_crlf(path: Path, lines: list[str]) -> None:
 
 def _render_video(
     rng: np.random.Generator, sdf: Sdf, velocity: tuple[float, float], spec: SyntheticSpec,
+    shade: float | None,
 ) -> Iterator[np.ndarray]:
     """Frames, uint8 (H, W, 3): the shape moving at constant velocity over a static background."""
     background = _background(rng)
@@ -181,7 +188,10 @@ def _render_video(
         travel = v * speed * steps
         low, high = lo - min(0.0, travel), hi - max(0.0, travel)
         start.append(rng.uniform(low, max(low, high)))  # max: rounding when speed was capped
-    colour = _contrasting_colour(rng, background)
+    if shade is None:
+        colour = _contrasting_colour(rng, background)
+    else:
+        colour = np.clip(255 * shade + rng.uniform(-20, 20, size=3), 0, 255).astype(np.float32)
     still = np.clip(background + 0.5, 0, 255).astype(np.uint8)
     frame = np.empty_like(still)
     for t in range(spec.num_frames):
@@ -193,16 +203,13 @@ def _render_video(
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:
-    """float32 (H, W, 3): smooth random colour blobs plus a few flat rectangles, in [60, 190]."""
+    """float32 (H, W, 3): smooth random colour blobs in [60, 190].
+
+    No hard-edged shapes: a rectangle in the background would look like a Box to a single frame
+    and make appearance, the part of the label a frame should tell, needlessly ambiguous."""
     coarse = rng.uniform(60, 190, size=(4, 5, 3))
     wy, wx = _interp_weights(4, HEIGHT_PX), _interp_weights(5, WIDTH_PX)
-    image = np.einsum("yi,ijc,xj->yxc", wy, coarse, wx, optimize=True).astype(np.float32)
-    for _ in range(int(rng.integers(3, 7))):
-        x0, y0 = int(rng.integers(0, WIDTH_PX - 20)), int(rng.integers(0, HEIGHT_PX - 20))
-        w, h = rng.integers(20, 90, size=2)
-        patch = image[y0:y0 + h, x0:x0 + w]
-        patch[:] = 0.4 * patch + 0.6 * rng.uniform(60, 190, size=3)
-    return image
+    return np.einsum("yi,ijc,xj->yxc", wy, coarse, wx, optimize=True).astype(np.float32)
 
 
 def _interp_weights(points: int, size: int) -> np.ndarray:
