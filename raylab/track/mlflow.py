@@ -69,9 +69,9 @@ def open_run(
     return run.info.run_id
 
 
-def end_run(uri: str, run_id: str, *, ok: bool) -> None:
-    """FINISHED or FAILED: a crashed run must never stay RUNNING."""
-    MlflowClient(uri).set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+def end_run(uri: str, run_id: str, *, ok: bool, status: str | None = None) -> None:
+    """FINISHED or FAILED (or the given status): a crashed run must never stay RUNNING."""
+    MlflowClient(uri).set_terminated(run_id, status=status or ("FINISHED" if ok else "FAILED"))
 
 
 def run_status(uri: str, run_id: str) -> str:

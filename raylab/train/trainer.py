@@ -92,8 +92,13 @@ def fit(
         cfg = dataclasses.replace(cfg, scale=dataclasses.replace(cfg.scale, use_gpu=True))
 
     storage = workdir / "ray_results"
+    progress = storage / cfg.name / PROGRESS_FILE
     if fresh:
         shutil.rmtree(storage / cfg.name, ignore_errors=True)
+    elif _epochs_done(progress) >= cfg.optim.num_epochs:
+        raise ConfigError(
+            f"{cfg.name}: all {cfg.optim.num_epochs} epochs are already trained in "
+            f"{storage / cfg.name}; pass --fresh to train again or raise optim.num_epochs")
     uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
     experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
     run_id = track.open_run(uri, experiment_id, run_key=cfg.name, run_name=cfg.name,
@@ -105,7 +110,6 @@ def fit(
     eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
     train_files = [str(shards / f) for f in manifest["files"]["train"]]
     test_files = [str(shards / f) for f in manifest["files"]["test"]]
-    progress = storage / cfg.name / PROGRESS_FILE
 
     def train_ds():
         # Called at every worker-group (re)start: stream only the epochs still to run.

@@ -82,9 +82,12 @@ def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool
                              "point": ray.tune.grid_search(points)},
                 tune_config=ray.tune.TuneConfig(
                     metric=TARGET_METRIC, mode="max", max_concurrent_trials=concurrent,
+                    # max_t one past the last epoch: ASHA kills a trial that reaches max_t,
+                    # which would cut off its final logging and leave its MLflow run open.
                     scheduler=ASHAScheduler(time_attr="training_iteration",
-                                            max_t=cfg.optim.num_epochs,
-                                            grace_period=cfg.sweep.grace_period_epochs)),
+                                            max_t=cfg.optim.num_epochs + 1,
+                                            grace_period=min(cfg.sweep.grace_period_epochs,
+                                                             cfg.optim.num_epochs))),
                 run_config=ray.tune.RunConfig(name=f"{cfg.name}-sweep", storage_path=str(storage)),
             )
         try:
@@ -92,6 +95,10 @@ def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool
         except BaseException:
             track.end_run(uri, parent, ok=False)
             raise
+        # Trials ASHA stopped early were killed mid-run: close their MLflow runs as KILLED.
+        for run_id in track.child_runs(uri, experiment_id, parent):
+            if track.run_status(uri, run_id) == "RUNNING":
+                track.end_run(uri, run_id, ok=False, status="KILLED")
         rows = []
         for result in grid:
             row = {"trial": trial_name(cfg.name, result.config["point"]),

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from raylab.config import (
+    ConfigError,
     DataConfig,
     ExperimentConfig,
     ModelConfig,
@@ -92,3 +93,19 @@ def test_sweep_runs_two_trials_as_nested_runs(ray_session, tiny_shards, tmp_path
     assert names == {"single_frame", "slow_fusion"}
     assert track.run_status(uri, summary.parent_run_id) == "FINISHED"
     assert "single_frame" in summary.table() and "slow_fusion" in summary.table()
+
+
+def test_rerun_resumes_from_the_last_checkpoint(ray_session, tiny_shards, tmp_path):
+    cfg = _cfg(tiny_shards, tmp_path, name="e2e-resume",
+               model=ModelConfig(name=ModelName.SINGLE_FRAME, width_mult=0.125),
+               optim=OptimConfig(lr=0.01, num_epochs=1))
+    first = fit(cfg, fresh=True)
+    with pytest.raises(ConfigError, match="already trained"):
+        fit(cfg)
+    longer = dataclasses.replace(cfg, optim=OptimConfig(lr=0.01, num_epochs=2))
+    second = fit(longer)
+    assert second.metrics["epoch"] == 1.0
+    # only the new epoch was trained and logged in the continuing run
+    assert [s for s, _ in track.metric_history(
+        second.tracking_uri, second.run_id, "train/loss")] == [1]
+    assert first.run_id != second.run_id  # the first run had FINISHED; a new run continues it
