@@ -54,9 +54,15 @@ def timed_steps(args: dict) -> float:
 
 
 def _ray_worker(args: dict) -> None:
+    import tempfile
+
     import ray.train
 
-    ray.train.report({"steps_per_s": timed_steps(args)})
+    steps = timed_steps(args)
+    # Train V2 keeps only metrics reported with a checkpoint (free-floating ones are dropped).
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report({"steps_per_s": steps}, checkpoint=checkpoint)
 
 
 def ray_steps(args: dict) -> tuple[float, float]:
