@@ -27,10 +27,6 @@ class ModelName(enum.StrEnum):
     SLOW_FUSION = "slow_fusion"
 
 
-class DecodeBackend(enum.StrEnum):
-    PYAV = "pyav"
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
@@ -50,7 +46,6 @@ class DataConfig:
     """Uniformly spaced clips per test video; softmax is averaged over them (Karpathy: 20)."""
     batch_size: int = 32
     """Clips per optimiser step per worker (Karpathy: 32)."""
-    decode_backend: DecodeBackend = DecodeBackend.PYAV
     pixel_mean: float = 117.0
     """Subtracted from raw 0-255 pixels (Karpathy: constant 117)."""
     pixel_scale: float = 1.0

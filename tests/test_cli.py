@@ -27,3 +27,12 @@ def test_unknown_command_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["fly"])
     assert exit_.value.code == 2
+
+
+def test_ui_serves_the_work_dir_store_on_loopback(tmp_path):
+    from raylab.track.server import ui_command
+
+    cmd = ui_command(tmp_path, port=5123)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--port") + 1] == "5123"
+    assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'mlflow.db'}"

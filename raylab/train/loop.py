@@ -37,9 +37,8 @@ class EpochStats:
 def train_epoch(
     model: nn.Module, batches: Iterable[Batch], *, augment: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer, device: torch.device, num_steps: int,
-    after_step: Callable[[nn.Module], None] = lambda m: None,
 ) -> EpochStats:
-    """`num_steps` SGD steps over `batches`; `after_step` runs after each update."""
+    """`num_steps` SGD steps over `batches` (fewer if they run out)."""
     model.train()
     loss_sum, correct, seen, failures = 0.0, 0, 0, 0
     start = time.perf_counter()
@@ -52,7 +51,6 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        after_step(model)
         n_ok = int(ok.sum())
         loss_sum += float(loss.detach()) * n_ok
         correct += int(((logits.argmax(1) == labels) & ok).sum())
