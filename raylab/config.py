@@ -25,6 +25,15 @@ class ModelName(enum.StrEnum):
 
     SINGLE_FRAME = "single_frame"
     SLOW_FUSION = "slow_fusion"
+    EARLY_FUSION = "early_fusion"
+    LATE_FUSION = "late_fusion"
+    MULTIRES = "multires"
+    ALEXNET = "alexnet"
+    ZF = "zf"
+    CNN_M_2048 = "cnn_m_2048"
+    CNN_M_2048_TEMPORAL = "cnn_m_2048_temporal"
+    VGG16 = "vgg16"
+    GOOGLENET = "googlenet"
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,8 @@ class DataConfig:
 class ModelConfig:
     name: ModelName = ModelName.SINGLE_FRAME
     width_mult: float = 1.0
-    """Multiplies every layer's width (1.0 = the paper's 96-256-384-384-256 / 4096)."""
+    """Multiplies every layer's width (1.0 = the paper's widths, e.g. 96-256-384-384-256 and
+    4096 for Karpathy's and Krizhevsky's nets); torchvision's VGG-16/GoogLeNet take only 1.0."""
     dropout: float = 0.5
     """Dropout ratio after each hidden fully connected layer."""
 

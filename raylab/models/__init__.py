@@ -1,5 +1,6 @@
-"""Video classifiers from Karpathy et al. (CVPR 2014) and the explicit table that names them.
+"""The lecture's ConvNets and the explicit table that names them.
 
-`build.MODELS` maps each `raylab.config.ModelName` to its builder and clip shape; `fusion` holds
-the networks and `layers` their small shared pieces. Nothing here reads data or trains.
+`build.MODELS` maps each `raylab.config.ModelName` to its builder and clip shape: Karpathy et
+al. 2014's video nets (`fusion`, `multires`), AlexNet, ZF, CNN-M-2048, and torchvision's VGG-16
+and GoogLeNet; `layers` holds their small shared pieces. Nothing here reads data or trains.
 """

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from torch import nn
 
 from raylab.config import ModelConfig, ModelName
-from raylab.models.fusion import single_frame, slow_fusion
+from raylab.models.alexnet import alexnet
+from raylab.models.cnn_m import cnn_m_2048, cnn_m_2048_temporal
+from raylab.models.fusion import early_fusion, late_fusion, single_frame, slow_fusion
+from raylab.models.multires import multires_single_frame
+from raylab.models.torchvision_nets import googlenet, vgg16
+from raylab.models.zf import zf
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,36 @@ class ModelEntry:
     """Where the architecture comes from, as it appears in tables and run names."""
 
 
+IMAGE = ClipShape(num_frames=1, frame_step=1)  # one frame per clip: image nets, single-frame
+
 MODELS: dict[ModelName, ModelEntry] = {
-    ModelName.SINGLE_FRAME: ModelEntry(
-        single_frame, ClipShape(num_frames=1, frame_step=1), "Karpathy et al. 2014, single-frame"
-    ),
+    ModelName.SINGLE_FRAME: ModelEntry(single_frame, IMAGE, "Karpathy et al. 2014, single-frame"),
     # 10 contiguous frames, about 1/3 s of video (PAPERS.md 3.3).
     ModelName.SLOW_FUSION: ModelEntry(
         slow_fusion, ClipShape(num_frames=10, frame_step=1), "Karpathy et al. 2014, slow fusion"
+    ),
+    ModelName.EARLY_FUSION: ModelEntry(
+        early_fusion, ClipShape(num_frames=10, frame_step=1), "Karpathy et al. 2014, early fusion"
+    ),
+    # Two frames 15 source frames apart (PAPERS.md 3.3).
+    ModelName.LATE_FUSION: ModelEntry(
+        late_fusion, ClipShape(num_frames=2, frame_step=15), "Karpathy et al. 2014, late fusion"
+    ),
+    ModelName.MULTIRES: ModelEntry(
+        multires_single_frame, IMAGE, "Karpathy et al. 2014, single-frame + multires"
+    ),
+    ModelName.ALEXNET: ModelEntry(alexnet, IMAGE, "Krizhevsky et al. 2012, AlexNet"),
+    ModelName.ZF: ModelEntry(zf, IMAGE, "Zeiler & Fergus 2014, ZF-Net"),
+    ModelName.CNN_M_2048: ModelEntry(
+        cnn_m_2048, IMAGE, "Simonyan & Zisserman 2014, spatial stream (CNN-M-2048)"
+    ),
+    # Input is 2L = 20 stacked flow channels, not RGB: (B, 20, 1, H, W) (PAPERS.md 4.2).
+    ModelName.CNN_M_2048_TEMPORAL: ModelEntry(
+        cnn_m_2048_temporal, IMAGE, "Simonyan & Zisserman 2014, temporal stream (CNN-M-2048)"
+    ),
+    ModelName.VGG16: ModelEntry(vgg16, IMAGE, "Simonyan & Zisserman 2015, VGG-16 (torchvision)"),
+    ModelName.GOOGLENET: ModelEntry(
+        googlenet, IMAGE, "Szegedy et al. 2015, GoogLeNet (torchvision, no aux heads)"
     ),
 }
 

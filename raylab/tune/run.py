@@ -54,6 +54,18 @@ def _trial(config: dict) -> None:
         fresh=config["fresh"])
 
 
+def _scheduler(cfg: ExperimentConfig) -> ASHAScheduler | None:
+    """ASHA on epochs, with rungs only before the last epoch; None (run all) when too short.
+
+    A rung at the last epoch (or stop_last_trials) would kill a trial the moment it reports its
+    final epoch, cutting off its final logging: max_t is one epoch earlier and trials that
+    survive the last rung simply run to the end."""
+    if cfg.sweep.grace_period_epochs >= cfg.optim.num_epochs:
+        return None
+    return ASHAScheduler(time_attr="training_iteration", max_t=cfg.optim.num_epochs - 1,
+                         grace_period=cfg.sweep.grace_period_epochs, stop_last_trials=False)
+
+
 def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool = False
               ) -> SweepSummary:
     points = grid_points(cfg)
@@ -82,12 +94,7 @@ def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool
                              "point": ray.tune.grid_search(points)},
                 tune_config=ray.tune.TuneConfig(
                     metric=TARGET_METRIC, mode="max", max_concurrent_trials=concurrent,
-                    # max_t one past the last epoch: ASHA kills a trial that reaches max_t,
-                    # which would cut off its final logging and leave its MLflow run open.
-                    scheduler=ASHAScheduler(time_attr="training_iteration",
-                                            max_t=cfg.optim.num_epochs + 1,
-                                            grace_period=min(cfg.sweep.grace_period_epochs,
-                                                             cfg.optim.num_epochs))),
+                    scheduler=_scheduler(cfg)),
                 run_config=ray.tune.RunConfig(name=f"{cfg.name}-sweep", storage_path=str(storage)),
             )
         try:
