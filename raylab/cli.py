@@ -22,9 +22,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from raylab.data.ingest import ingest_ucf101
+    from raylab.data.ingest import ingest_hmdb51, ingest_ucf101
 
-    manifest = ingest_ucf101(Path(args.root), args.split, Path(args.out))
+    # Keys must match the `dataset` choices in _parser (imported here: the CLI starts faster).
+    ingest = {"ucf101": ingest_ucf101, "hmdb51": ingest_hmdb51}[args.dataset]
+    manifest = ingest(Path(args.root), args.split, Path(args.out))
     counts = manifest["counts"]
     print(f"ingest: {counts['train']} train / {counts['test']} test videos -> {args.out} "
           f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
@@ -76,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("ingest", help="turn a dataset on disk into Parquet shards")
-    p.add_argument("dataset", choices=["ucf101"])
-    p.add_argument("--root", required=True, help="holds UCF-101/ and ucfTrainTestlist/")
+    p.add_argument("dataset", choices=["ucf101", "hmdb51"])
+    p.add_argument("--root", required=True,
+                   help="ucf101: holds UCF-101/ and ucfTrainTestlist/; hmdb51: holds the class "
+                        "folders (brush_hair/, ...) and testTrainMulti_7030_splits/")
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(handler=_ingest)

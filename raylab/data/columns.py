@@ -19,7 +19,7 @@ FPS = "fps"                    # float32, average frame rate
 WIDTH = "width"                # int32
 HEIGHT = "height"              # int32
 CODEC = "codec"                # str, FFmpeg codec name (e.g. "mpeg4")
-SOURCE_PATH = "source_path"    # str, path relative to the videos folder (UCF-101/)
+SOURCE_PATH = "source_path"    # str, path relative to the videos folder (UCF-101/ or --root)
 
 # --- pipeline batches (after clip planning and decoding) ---
 CLIP_INDEX = "clip_index"      # int32, which clip of its video (0..K-1)

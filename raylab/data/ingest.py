@@ -1,8 +1,9 @@
-"""`raylab ingest ucf101`: one official split of a UCF-101 directory -> Parquet shards + manifest.
+"""`raylab ingest {ucf101,hmdb51}`: one official split of a dataset -> Parquet shards + manifest.
 
 List the split, probe every video in child processes (a decoder crash costs one file, not the
 ingest), shuffle each split's rows so shards are not class-sorted, write the shards, then the
-manifest. Every listed file that is not ingested is in manifest["rejected"] with its reason.
+manifest. Every listed file that is not ingested is in manifest["rejected"] with its reason
+(HMDB-51's flag-0 "unused" entries are not listed for the split: counted in progress only).
 Plain processes, not Ray: probing only demuxes, and one machine gets through UCF-101 in minutes.
 """
 
@@ -28,7 +29,8 @@ from raylab.data.shards import (
     write_manifest,
     write_shards,
 )
-from raylab.data.sources.ucf101 import VIDEO_DIR, VideoItem, read_ucf101
+from raylab.data.sources.hmdb51 import read_hmdb51
+from raylab.data.sources.ucf101 import VIDEO_DIR, Ucf101Listing, VideoItem, read_ucf101
 
 ProbeFn = Callable[[str], "VideoProbe | str"]
 _WORKERS = 2
@@ -47,7 +49,7 @@ def probe_path(path: str) -> VideoProbe | str:
         return f"unreadable: {err.strerror or err}"
     except Exception as err:
         # One odd file must not end the ingest: the reason lands in the manifest, and a bug
-        # that rejects every file still fails the ingest (see ingest_ucf101).
+        # that rejects every file still fails the ingest (see _ingest_listing).
         return f"probe failed: {type(err).__name__}: {err}"
 
 
@@ -134,13 +136,33 @@ def ingest_ucf101(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Shards of UCF-101 split `split` (1..3) under `out`; returns the manifest it wrote."""
-    root, out = Path(root), Path(out)
+    root = Path(root)
     listing = read_ucf101(root, split)
+    return _ingest_listing(listing, root / VIDEO_DIR, Path(out), dataset="ucf101", split=split,
+                           seed=seed, progress=progress)
+
+
+def ingest_hmdb51(
+    root: Path, split: int, out: Path, *, seed: int = 0,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Shards of HMDB-51 split `split` (1..3) under `out`; returns the manifest it wrote."""
+    root = Path(root)
+    listing = read_hmdb51(root, split)
+    progress(f"ingest: split {split} flags {len(listing.unused)} videos 0 (unused), left out")
+    return _ingest_listing(listing, root, Path(out), dataset="hmdb51", split=split,
+                           seed=seed, progress=progress)
+
+
+def _ingest_listing(
+    listing: Ucf101Listing, videos: Path, out: Path, *, dataset: str, split: int, seed: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Probe, shuffle and write the listed items (paths under `videos`), then the manifest."""
     rejected = [{"path": p, "reason": r} for p, r in listing.missing + listing.duplicates]
     progress(f"ingest: split {split} lists {len(listing.items)} videos on disk "
              f"({len(rejected)} missing or duplicate entries)")
-    probes = probe_files([root / VIDEO_DIR / item.rel_path for item in listing.items],
-                         progress=progress)
+    probes = probe_files([videos / item.rel_path for item in listing.items], progress=progress)
     rows: dict[str, list[dict[str, Any]]] = {split_name: [] for split_name in C.SHARD_SPLITS}
     for item, probe in zip(listing.items, probes, strict=True):
         if isinstance(probe, str):
@@ -150,14 +172,14 @@ def ingest_ucf101(
     rejected.sort(key=lambda r: r["path"])
     if not any(rows.values()):
         example = f", e.g. {rejected[0]['path']}: {rejected[0]['reason']}" if rejected else ""
-        raise ConfigError(f"{root}: expected usable videos in split {split}, but every listed "
+        raise ConfigError(f"{videos}: expected usable videos in split {split}, but every listed "
                           f"video was rejected{example}")
     # Seeded per split, so the same inputs give byte-identical shards.
     rng = np.random.default_rng(seed)
     shuffled = {s: [r[i] for i in rng.permutation(len(r))] for s, r in rows.items()}
-    files = write_shards({s: _with_bytes(r, root) for s, r in shuffled.items()}, out)
+    files = write_shards({s: _with_bytes(r, videos) for s, r in shuffled.items()}, out)
     manifest = {
-        "dataset": "ucf101",
+        "dataset": dataset,
         "split": split,
         "classes": listing.classes,
         "counts": {s: len(r) for s, r in rows.items()},
@@ -191,6 +213,6 @@ def _row(item: VideoItem, probe: VideoProbe) -> dict[str, Any]:
     }
 
 
-def _with_bytes(rows: list[dict[str, Any]], root: Path) -> Iterator[dict[str, Any]]:
+def _with_bytes(rows: list[dict[str, Any]], videos: Path) -> Iterator[dict[str, Any]]:
     for row in rows:
-        yield {**row, C.VIDEO_BYTES: (root / VIDEO_DIR / row[C.SOURCE_PATH]).read_bytes()}
+        yield {**row, C.VIDEO_BYTES: (videos / row[C.SOURCE_PATH]).read_bytes()}

@@ -1,9 +1,9 @@
-"""Write a small synthetic video dataset in UCF-101's exact on-disk layout (videos + split lists).
+"""Write a small synthetic video dataset in UCF-101's or HMDB-51's exact on-disk layout.
 
 Each class is a (shape, direction) pair: one frame shows the shape but not the direction, which
 only the motion shows, so a single-frame model must guess among len(directions) while a model that
 sees motion can be perfect. `write_corrupt_fixtures` adds the broken files ingest must reject.
-This module does not read datasets back (that is `ucf101.py`) and never downloads anything.
+This module does not read datasets back (`ucf101.py`, `hmdb51.py`) and never downloads anything.
 """
 
 from __future__ import annotations
@@ -121,26 +121,82 @@ def write_ucf101(root: Path, spec: SyntheticSpec) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         for group in range(1, spec.num_groups + 1):
             for clip in range(1, spec.clips_per_group + 1):
-                path = folder / _file_name(name, group, clip)
-                shade = spec.shapes.index(shape) / max(len(spec.shapes) - 1, 1)
-                jobs.append((path, len(jobs), SHAPES[shape], DIRECTIONS[direction], shade))
+                jobs.append((folder / _file_name(name, group, clip), shape, direction))
+    _write_videos(jobs, spec)
+    _write_lists(root / "ucfTrainTestlist", classes, spec)
+    return classes
 
-    def write_one(job: tuple[Path, int, Sdf, tuple[float, float], float]) -> None:
-        path, index, sdf, velocity, shade = job
+
+def write_hmdb51(root: Path, spec: SyntheticSpec) -> list[str]:
+    """Write ROOT/<class>/<video>.avi and ROOT/testTrainMulti_7030_splits/<class>_test_splitK.txt.
+
+    Class names are lowercase snake case ("disc_left"); video names follow HMDB-51's pattern
+    (source, action, tags, clip number from 0), one source video per group. Returns the class
+    names sorted, the only order HMDB-51 defines (it has no class index file).
+    """
+    root = Path(root)
+    pairs = [(shape, direction) for shape in spec.shapes for direction in spec.directions]
+    classes = [f"{shape}_{direction}".lower() for shape, direction in pairs]
+    jobs = []
+    for (shape, direction), name in zip(pairs, classes, strict=True):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for group in range(1, spec.num_groups + 1):
+            for clip in range(1, spec.clips_per_group + 1):
+                jobs.append((folder / _hmdb_file_name(name, group, clip), shape, direction))
+    _write_videos(jobs, spec)
+    splits_dir = root / "testTrainMulti_7030_splits"
+    splits_dir.mkdir(parents=True, exist_ok=True)
+    for split in (1, 2, 3):
+        flags = _hmdb_flags(spec.num_groups, split)
+        for name in classes:
+            lines = [f"{_hmdb_file_name(name, group, clip)} {flags[group]} "
+                     for group in range(1, spec.num_groups + 1)
+                     for clip in range(1, spec.clips_per_group + 1)]
+            # As in the real files: "<video>.avi <flag> " (trailing space), LF line endings.
+            text = "".join(line + "\n" for line in sorted(lines))
+            (splits_dir / f"{name}_test_split{split}.txt").write_text(text, encoding="ascii")
+    return sorted(classes)
+
+
+def _write_videos(jobs: list[tuple[Path, str, str]], spec: SyntheticSpec) -> None:
+    """Render and encode one video per (path, shape, direction); the job's position seeds it."""
+
+    def write_one(index: int, job: tuple[Path, str, str]) -> None:
+        path, shape, direction = job
         rng = np.random.default_rng([spec.seed, index])
-        _encode_avi(path, _render_video(rng, sdf, velocity, spec,
+        shade = spec.shapes.index(shape) / max(len(spec.shapes) - 1, 1)
+        _encode_avi(path, _render_video(rng, SHAPES[shape], DIRECTIONS[direction], spec,
                                         shade if spec.shade_by_shape else None))
 
     # Threads, not processes: FFmpeg's encoder and numpy release the GIL, and each video has its
     # own generator, so the output does not depend on scheduling.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        list(pool.map(write_one, jobs))
-    _write_lists(root / "ucfTrainTestlist", classes, spec)
-    return classes
+        list(pool.map(write_one, range(len(jobs)), jobs))
 
 
 def _file_name(name: str, group: int, clip: int) -> str:
     return f"v_{name}_g{group:02d}_c{clip:02d}.avi"
+
+
+def _hmdb_file_name(name: str, group: int, clip: int) -> str:
+    # Real example: April_09_brush_hair_u_nm_np1_ba_goo_0.avi (source, action, body part, camera
+    # motion, people, viewpoint, quality, clip number); clips of one source share its name.
+    return f"synthetic{group:02d}_{name}_u_cm_np1_fr_goo_{clip - 1}.avi"
+
+
+def _hmdb_flags(num_groups: int, split: int) -> dict[int, int]:
+    """{group: flag} for one split: ~30% test (2), ~1 in 10 unused (0), the rest train (1).
+
+    Whole groups (source videos) share a flag, as in the real splits; each split rotates by a
+    third, so with a multiple of 3 groups every group is tested in exactly one split."""
+    order = list(range(1, num_groups + 1))
+    shift = (split - 1) * num_groups // 3
+    order = order[shift:] + order[:shift]
+    num_test = round(0.3 * num_groups)
+    num_unused = max(1, num_groups // 10) if num_groups >= 4 else 0
+    return {group: 2 if i < num_test else 0 if i < num_test + num_unused else 1
+            for i, group in enumerate(order)}
 
 
 def _test_groups(split: int) -> range:
