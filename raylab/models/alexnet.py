@@ -11,17 +11,19 @@ import torch
 from torch import nn
 
 from raylab.models.fusion import FusionNet
-from raylab.models.layers import FirstFrame, init_normal_, scaled_width
+from raylab.models.layers import (
+    FirstFrame,
+    conv2d_relu,
+    init_normal_,
+    local_response_norm,
+    overlapping_max_pool,
+    scaled_width,
+)
 
-# LRN after conv1 and conv2, PAPERS.md 1.2: k=2, n=5, alpha=1e-4, beta=0.75. The paper's formula
-# is b = a / (k + alpha * sum of n squares) ** beta; torch.nn.LocalResponseNorm divides alpha by
-# n, so to keep the paper literal torch is given alpha * n = 5e-4 (Caffe's bvlc_alexnet passes
-# 1e-4 instead, which is 5x weaker; PAPERS.md 10.14).
-LRN_SIZE = 5
-LRN_K = 2.0
-LRN_ALPHA = 1e-4
+# LRN after conv1 and conv2, PAPERS.md 1.2: k=2, n=5, alpha=1e-4 as in layers.py (same literal
+# alpha convention: torch gets alpha * n; Caffe's bvlc_alexnet passes 1e-4, 5x weaker), but
+# beta=0.75 where Karpathy et al. use 0.5.
 LRN_BETA = 0.75
-LRN_TORCH_ALPHA = LRN_ALPHA * LRN_SIZE
 
 CONV_WIDTHS = (96, 256, 384, 384, 256)  # PAPERS.md 1.2, both GPUs' halves merged
 FC_WIDTH = 4096
@@ -33,23 +35,8 @@ MIN_CROP_PX = 63
 
 
 def alexnet_lrn() -> nn.LocalResponseNorm:
-    """Across-channel LRN with AlexNet's constants in the paper's literal convention."""
-    return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_TORCH_ALPHA, beta=LRN_BETA, k=LRN_K)
-
-
-def overlapping_max_pool(*, ceil_mode: bool = False) -> nn.MaxPool2d:
-    """Overlapping max pool, window 3 stride 2 (PAPERS.md 1.2); ceil_mode is Caffe's rounding."""
-    return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=ceil_mode)
-
-
-def conv_relu(in_channels: int, out_channels: int, kernel: int, *, stride: int = 1,
-              padding: int = 0, groups: int = 1) -> nn.Sequential:
-    """Conv2d (optionally grouped) followed by ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding,
-                  groups=groups),
-        nn.ReLU(inplace=True),
-    )
+    """Across-channel LRN with AlexNet's constants (also what ZF-Net and CNN-M use)."""
+    return local_response_norm(beta=LRN_BETA)
 
 
 def alexnet(
@@ -76,13 +63,13 @@ def alexnet(
     c = [GROUPS * scaled_width(w / GROUPS, width_mult) for w in CONV_WIDTHS]
     fc = scaled_width(FC_WIDTH, width_mult)
     convs: dict[str, nn.Module] = {
-        "conv1": nn.Sequential(conv_relu(3, c[0], 11, stride=4, padding=2), alexnet_lrn(),
-                               overlapping_max_pool()),
-        "conv2": nn.Sequential(conv_relu(c[0], c[1], 5, padding=2, groups=GROUPS), alexnet_lrn(),
-                               overlapping_max_pool()),
-        "conv3": conv_relu(c[1], c[2], 3, padding=1),
-        "conv4": conv_relu(c[2], c[3], 3, padding=1, groups=GROUPS),
-        "conv5": nn.Sequential(conv_relu(c[3], c[4], 3, padding=1, groups=GROUPS),
+        "conv1": nn.Sequential(conv2d_relu(3, c[0], kernel=11, stride=4, padding=2),
+                               alexnet_lrn(), overlapping_max_pool()),
+        "conv2": nn.Sequential(conv2d_relu(c[0], c[1], kernel=5, padding=2, groups=GROUPS),
+                               alexnet_lrn(), overlapping_max_pool()),
+        "conv3": conv2d_relu(c[1], c[2], kernel=3, padding=1),
+        "conv4": conv2d_relu(c[2], c[3], kernel=3, padding=1, groups=GROUPS),
+        "conv5": nn.Sequential(conv2d_relu(c[3], c[4], kernel=3, padding=1, groups=GROUPS),
                                overlapping_max_pool()),
     }
     model = FusionNet(name="alexnet", num_frames=1, frames_to_input=FirstFrame(), convs=convs,

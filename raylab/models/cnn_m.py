@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from raylab.models.alexnet import alexnet_lrn, conv_relu, overlapping_max_pool
+from raylab.models.alexnet import alexnet_lrn
 from raylab.models.fusion import FusionNet
-from raylab.models.layers import FirstFrame, scaled_width
+from raylab.models.layers import FirstFrame, conv2d_relu, overlapping_max_pool, scaled_width
 
 CONV_WIDTHS = (96, 256, 512, 512, 512)  # PAPERS.md 4.1
 FC_WIDTHS = (4096, 2048)  # full6, full7: the "2048" of CNN-M-2048
@@ -46,13 +46,13 @@ def cnn_m_2048(
     fc = (scaled_width(FC_WIDTHS[0], width_mult), scaled_width(FC_WIDTHS[1], width_mult))
     norm2: nn.Module = alexnet_lrn() if second_norm else nn.Identity()
     convs: dict[str, nn.Module] = {
-        "conv1": nn.Sequential(conv_relu(in_channels, c[0], 7, stride=2), alexnet_lrn(),
+        "conv1": nn.Sequential(conv2d_relu(in_channels, c[0], kernel=7, stride=2), alexnet_lrn(),
                                overlapping_max_pool(ceil_mode=True)),
-        "conv2": nn.Sequential(conv_relu(c[0], c[1], 5, stride=2, padding=1), norm2,
+        "conv2": nn.Sequential(conv2d_relu(c[0], c[1], kernel=5, stride=2, padding=1), norm2,
                                overlapping_max_pool(ceil_mode=True)),
-        "conv3": conv_relu(c[1], c[2], 3, padding=1),
-        "conv4": conv_relu(c[2], c[3], 3, padding=1),
-        "conv5": nn.Sequential(conv_relu(c[3], c[4], 3, padding=1),
+        "conv3": conv2d_relu(c[1], c[2], kernel=3, padding=1),
+        "conv4": conv2d_relu(c[2], c[3], kernel=3, padding=1),
+        "conv5": nn.Sequential(conv2d_relu(c[3], c[4], kernel=3, padding=1),
                                overlapping_max_pool(ceil_mode=True)),
     }
     name = "cnn_m_2048" if second_norm else "cnn_m_2048_temporal"

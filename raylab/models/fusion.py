@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from raylab.models.layers import (
     DropTime,
     FirstFrame,
+    check_clip,
     conv2d_relu,
     conv3d_relu,
     init_he_,
@@ -92,18 +93,9 @@ class FusionNet(nn.Module):
             outs.append(h)
         return outs
 
-    def _check_clip(self, x: Tensor) -> None:
-        if x.dim() != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{self.name}: expected a (B, {self.in_channels}, T, H, W) clip "
-                             f"tensor, got shape {tuple(x.shape)}")
-        if x.shape[2] != self.num_frames:
-            raise ValueError(
-                f"{self.name}: expected {self.num_frames} frames per clip, got {x.shape[2]}"
-            )
-
     def features(self, x: Tensor) -> dict[str, Tensor]:
         """Named activations after each stage's ReLU/LRN/pool; fc6/fc7 are taken before dropout."""
-        self._check_clip(x)
+        check_clip(self.name, x, channels=self.in_channels, frames=self.num_frames)
         out = dict(zip(self.convs.keys(), self._conv_forward(x), strict=True))
         out["fc6"] = self.fc6(torch.flatten(out["conv5"], start_dim=1))
         out["fc7"] = self.fc7(self.dropout(out["fc6"]))

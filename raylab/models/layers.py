@@ -16,7 +16,7 @@ from torch import Tensor, nn
 LRN_SIZE = 5
 LRN_K = 2.0
 LRN_ALPHA = 1e-4
-LRN_BETA = 0.5
+LRN_BETA = 0.5  # Karpathy et al.; AlexNet (and ZF, CNN-M after it) use 0.75, see alexnet.py
 LRN_TORCH_ALPHA = LRN_ALPHA * LRN_SIZE
 
 
@@ -25,12 +25,12 @@ def scaled_width(width: int, width_mult: float) -> int:
     return max(1, round(width * width_mult))
 
 
-def local_response_norm() -> nn.LocalResponseNorm:
-    """Across-channel LRN with the paper's constants; works on (B, C, H, W) and (B, C, T, H, W).
+def local_response_norm(*, beta: float = LRN_BETA) -> nn.LocalResponseNorm:
+    """Across-channel LRN with k, n, alpha as above; works on (B, C, H, W) and (B, C, T, H, W).
 
     On 5-D input the window runs over channels only, so each time slice is normalised on its own.
     """
-    return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_TORCH_ALPHA, beta=LRN_BETA, k=LRN_K)
+    return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_TORCH_ALPHA, beta=beta, k=LRN_K)
 
 
 def max_pool_2x2() -> nn.MaxPool2d:
@@ -42,17 +42,24 @@ def max_pool_2x2() -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
 
 
+def overlapping_max_pool(*, ceil_mode: bool = False) -> nn.MaxPool2d:
+    """Overlapping max pool, window 3 stride 2 (PAPERS.md 1.2); ceil_mode is Caffe's rounding."""
+    return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=ceil_mode)
+
+
 def max_pool_2x2_per_frame() -> nn.MaxPool3d:
     """The same 2x2 pool applied to every time slice of a (B, C, T, H, W) tensor (time kept)."""
     return nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2), ceil_mode=True)
 
 
 def conv2d_relu(
-    in_channels: int, out_channels: int, *, kernel: int, stride: int, padding: int
+    in_channels: int, out_channels: int, *, kernel: int, stride: int = 1, padding: int = 0,
+    groups: int = 1,
 ) -> nn.Sequential:
-    """Conv2d followed by ReLU (the paper puts a ReLU after every layer)."""
+    """Conv2d (grouped when groups > 1) followed by ReLU (the papers put one after every layer)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding,
+                  groups=groups),
         nn.ReLU(inplace=True),
     )
 
@@ -75,6 +82,15 @@ def conv3d_relu(
 def linear_relu(in_features: int, out_features: int) -> nn.Sequential:
     """A hidden fully connected layer with its ReLU (dropout is applied by the caller)."""
     return nn.Sequential(nn.Linear(in_features, out_features), nn.ReLU(inplace=True))
+
+
+def check_clip(name: str, x: Tensor, *, channels: int, frames: int) -> None:
+    """One-line ValueError unless x is a (B, channels, frames, H, W) clip tensor."""
+    if x.dim() != 5 or x.shape[1] != channels:
+        raise ValueError(f"{name}: expected a (B, {channels}, T, H, W) clip tensor, "
+                         f"got shape {tuple(x.shape)}")
+    if x.shape[2] != frames:
+        raise ValueError(f"{name}: expected {frames} frames per clip, got {x.shape[2]}")
 
 
 class FirstFrame(nn.Module):

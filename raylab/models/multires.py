@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from raylab.models.fusion import MIN_CROP_PX, karpathy_convs, karpathy_widths
-from raylab.models.layers import init_he_, init_normal_, linear_relu
+from raylab.models.layers import check_clip, init_he_, init_normal_, linear_relu
 
 STREAMS = ("fovea", "context")
 
@@ -86,12 +86,7 @@ class MultiresNet(nn.Module):
         return torch.cat([feats[f"{s}_conv5"].flatten(1) for s in self.streams], dim=1)
 
     def features(self, x: Tensor) -> dict[str, Tensor]:
-        if x.dim() != 5 or x.shape[1] != 3:
-            raise ValueError(
-                f"{self.name}: expected a (B, 3, T, H, W) clip tensor, got shape {tuple(x.shape)}"
-            )
-        if x.shape[2] != 1:
-            raise ValueError(f"{self.name}: expected 1 frames per clip, got {x.shape[2]}")
+        check_clip(self.name, x, channels=3, frames=1)
         out = self._conv_features(x[:, :, 0])
         out["fc6"] = self.fc6(self._merge(out))
         out["fc7"] = self.fc7(self.dropout(out["fc6"]))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision import models
 
+from raylab.models.layers import check_clip
+
 # Smallest crops the nets accept: VGG-16 halves the side 5 times (floor), GoogLeNet's ceil-mode
 # pools reach 1x1 from 15 px [D, checked in tests].
 VGG16_MIN_CROP_PX = 32
@@ -31,12 +33,7 @@ class StagedNet(nn.Module):
         self.head = head
 
     def features(self, x: Tensor) -> dict[str, Tensor]:
-        if x.dim() != 5 or x.shape[1] != 3:
-            raise ValueError(
-                f"{self.name}: expected a (B, 3, T, H, W) clip tensor, got shape {tuple(x.shape)}"
-            )
-        if x.shape[2] != 1:
-            raise ValueError(f"{self.name}: expected 1 frames per clip, got {x.shape[2]}")
+        check_clip(self.name, x, channels=3, frames=1)
         h, out = x[:, :, 0], {}
         for name, stage in self.stages.items():
             h = out[name] = stage(h)

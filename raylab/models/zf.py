@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from raylab.models.alexnet import alexnet_lrn, conv_relu, overlapping_max_pool
+from raylab.models.alexnet import alexnet_lrn
 from raylab.models.fusion import FusionNet
-from raylab.models.layers import FirstFrame, scaled_width
+from raylab.models.layers import FirstFrame, conv2d_relu, overlapping_max_pool, scaled_width
 
 CONV_WIDTHS = (96, 256, 384, 384, 256)  # PAPERS.md 2.1, all connections dense
 FC_WIDTH = 4096
@@ -46,13 +46,13 @@ def zf(
     c = [scaled_width(w, width_mult) for w in CONV_WIDTHS]
     fc = scaled_width(FC_WIDTH, width_mult)
     convs: dict[str, nn.Module] = {
-        "conv1": nn.Sequential(conv_relu(3, c[0], 7, stride=2, padding=1),
+        "conv1": nn.Sequential(conv2d_relu(3, c[0], kernel=7, stride=2, padding=1),
                                overlapping_max_pool(ceil_mode=True), alexnet_lrn()),
-        "conv2": nn.Sequential(conv_relu(c[0], c[1], 5, stride=2),
+        "conv2": nn.Sequential(conv2d_relu(c[0], c[1], kernel=5, stride=2),
                                overlapping_max_pool(ceil_mode=True), alexnet_lrn()),
-        "conv3": conv_relu(c[1], c[2], 3, padding=1),
-        "conv4": conv_relu(c[2], c[3], 3, padding=1),
-        "conv5": nn.Sequential(conv_relu(c[3], c[4], 3, padding=1),
+        "conv3": conv2d_relu(c[1], c[2], kernel=3, padding=1),
+        "conv4": conv2d_relu(c[2], c[3], kernel=3, padding=1),
+        "conv5": nn.Sequential(conv2d_relu(c[3], c[4], kernel=3, padding=1),
                                overlapping_max_pool(ceil_mode=True)),
     }
     return FusionNet(name="zf", num_frames=1, frames_to_input=FirstFrame(), convs=convs,

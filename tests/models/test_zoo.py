@@ -21,10 +21,11 @@ from raylab.models import alexnet as alexnet_module
 from raylab.models import cnn_m as cnn_m_module
 from raylab.models import torchvision_nets
 from raylab.models import zf as zf_module
-from raylab.models.alexnet import LRN_ALPHA, LRN_BETA, alexnet, alexnet_lrn
+from raylab.models.alexnet import LRN_BETA, alexnet, alexnet_lrn
 from raylab.models.build import MODELS, ClipShape, build_model, clip_shape
 from raylab.models.cnn_m import cnn_m_2048, cnn_m_2048_temporal
 from raylab.models.fusion import early_fusion, late_fusion, single_frame
+from raylab.models.layers import LRN_ALPHA
 from raylab.models.multires import (
     context_only,
     context_view,
