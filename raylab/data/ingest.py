@@ -30,7 +30,8 @@ from raylab.data.shards import (
     write_shards,
 )
 from raylab.data.sources.hmdb51 import read_hmdb51
-from raylab.data.sources.ucf101 import VIDEO_DIR, Ucf101Listing, VideoItem, read_ucf101
+from raylab.data.sources.listing import VideoItem, VideoListing
+from raylab.data.sources.ucf101 import VIDEO_DIR, read_ucf101
 
 ProbeFn = Callable[[str], "VideoProbe | str"]
 _WORKERS = 2
@@ -155,7 +156,7 @@ def ingest_hmdb51(
 
 
 def _ingest_listing(
-    listing: Ucf101Listing, videos: Path, out: Path, *, dataset: str, split: int, seed: int,
+    listing: VideoListing, videos: Path, out: Path, *, dataset: str, split: int, seed: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """Probe, shuffle and write the listed items (paths under `videos`), then the manifest."""

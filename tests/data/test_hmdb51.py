@@ -20,8 +20,8 @@ from raylab.data.decode import decode_clip
 from raylab.data.ingest import ingest_hmdb51
 from raylab.data.shards import read_manifest
 from raylab.data.sources.hmdb51 import SPLITS_DIR, read_hmdb51
+from raylab.data.sources.listing import VideoItem
 from raylab.data.sources.synthetic import SyntheticSpec, write_hmdb51
-from raylab.data.sources.ucf101 import VideoItem
 
 # Shape-major order would be disc_up, disc_left, box_up, box_left: sorting must change it.
 LAYOUT_SPEC = SyntheticSpec(shapes=("Disc", "Box"), directions=("Up", "Left"), num_groups=6,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from raylab.config import ConfigError
-from raylab.data.sources.ucf101 import VideoItem, read_ucf101
+from raylab.data.sources.listing import VideoItem
+from raylab.data.sources.ucf101 import read_ucf101
 
 CLASSES = ["YoYo", "ApplyEyeMakeup", "HandstandPushups"]  # not alphabetical on purpose
 

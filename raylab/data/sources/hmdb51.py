@@ -9,27 +9,17 @@ and repeated entries are reported as in ucf101.py; this module does not open vid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from raylab.config import ConfigError
-from raylab.data.sources.ucf101 import Ucf101Listing, VideoItem
+from raylab.data.sources.listing import VideoItem, VideoListing
 
 SPLITS_DIR = "testTrainMulti_7030_splits"
 SPLITS = (1, 2, 3)
 _KINDS = {"1": "train", "2": "test", "0": None}
 
 
-@dataclass
-class Hmdb51Listing(Ucf101Listing):
-    """The UCF-101 listing's fields, read from HMDB-51: `classes` sorted, every item's rel_path
-    "<class>/<video>.avi" under the root and its group 0 (HMDB-51 names no groups)."""
-
-    unused: list[str] = field(default_factory=list)
-    """Rel paths the split flags 0 (neither train nor test); not checked on disk."""
-
-
-def read_hmdb51(root: Path, split: int) -> Hmdb51Listing:
+def read_hmdb51(root: Path, split: int) -> VideoListing:
     """Parse testTrainMulti_7030_splits/<class>_test_split{split}.txt for every class folder."""
     root = Path(root)
     if isinstance(split, bool) or split not in SPLITS:
@@ -45,7 +35,7 @@ def read_hmdb51(root: Path, split: int) -> Hmdb51Listing:
     if not classes:
         raise ConfigError(f"{root}: expected class folders such as brush_hair/ in the HMDB-51 "
                           f"root, found none (unpack hmdb51_org.rar's per-class .rar files there)")
-    listing = Hmdb51Listing(classes=classes)
+    listing = VideoListing(classes=classes)
     seen: dict[str, str] = {}
     for label, (cls, path) in enumerate(_split_files(root, split, classes).items()):
         for where, rel, kind in _read_split_file(path, cls):

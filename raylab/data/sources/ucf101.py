@@ -9,10 +9,10 @@ module does not open videos (ingest probes them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from raylab.config import ConfigError
+from raylab.data.sources.listing import VideoItem, VideoListing
 
 VIDEO_DIR = "UCF-101"
 LISTS_DIR = "ucfTrainTestlist"
@@ -22,33 +22,7 @@ SPLITS = (1, 2, 3)
 _FILE_RE = re.compile(r"v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi")
 
 
-@dataclass(frozen=True)
-class VideoItem:
-    """One listed video of the chosen split."""
-
-    rel_path: str
-    """Path under UCF-101/ as listed, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"."""
-    class_name: str
-    label: int
-    """0-based index into `Ucf101Listing.classes` (classInd.txt's index minus one)."""
-    split: str
-    """"train" or "test"."""
-    group: int
-    """The gNN number: clips of one group come from the same long video."""
-
-
-@dataclass
-class Ucf101Listing:
-    classes: list[str]
-    """Class names in classInd.txt order (label i is classes[i])."""
-    items: list[VideoItem] = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)
-    """(rel path, reason) for listed files not on disk."""
-    duplicates: list[tuple[str, str]] = field(default_factory=list)
-    """(rel path, reason) for a second listing of the same file (the first one is kept)."""
-
-
-def read_ucf101(root: Path, split: int) -> Ucf101Listing:
+def read_ucf101(root: Path, split: int) -> VideoListing:
     """Parse classInd.txt and trainlist0{split}.txt / testlist0{split}.txt under `root`."""
     root = Path(root)
     if isinstance(split, bool) or split not in SPLITS:
@@ -60,7 +34,7 @@ def read_ucf101(root: Path, split: int) -> Ucf101Listing:
         if not (root / sub).is_dir():
             raise ConfigError(f"{root}: expected a {sub}/ directory in the UCF-101 root")
     lists = root / LISTS_DIR
-    listing = Ucf101Listing(classes=_read_class_index(lists / "classInd.txt"))
+    listing = VideoListing(classes=_read_class_index(lists / "classInd.txt"))
     seen: dict[str, str] = {}
     for kind in ("train", "test"):
         path = lists / f"{kind}list0{split}.txt"
