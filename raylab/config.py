@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,8 +239,6 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(args[0], v, key) for v in value)
         return tuple(value)
-    if origin in (typing.Union, types.UnionType):
-        return value
     if tp is bool:
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
             return value.lower() in ("true", "1", "yes")

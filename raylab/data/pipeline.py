@@ -6,7 +6,7 @@ The unit of work is one Parquet row group (a few videos), listed epoch-major as 
 row group) items, so training streams every remaining epoch as one dataset without stalling at epoch
 boundaries, and every row knows the epoch its clips are planned for. (`read_parquet` cannot tag
 rows with an epoch; a union of one read_parquet per epoch runs every epoch's reader at once and
-held 1.7 GB of decoded clips in the object store for 5 epochs of 144 videos.)
+holds every epoch's decoded clips in the object store together.)
 Augmentation happens on the train worker, not here.
 """
 
@@ -148,6 +148,8 @@ class ClipCollate(NumpyBatchCollateFn):
     """iter_torch_batches collate: tensors for numbers, the video ids stay a list of str."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict:
+        # Imported here: this module is also loaded by Ray Data's decode tasks, which need no
+        # torch; only the train worker, which calls this, pays for the import.
         import torch
 
         # np.array copies: Ray hands out read-only views, which torch refuses to wrap.

@@ -9,6 +9,7 @@ The client API is used (not the fluent one) so no process-global "active run" le
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,6 @@ class RunLogger:
         self.run_id = run_id
 
     def metrics(self, values: dict[str, float], *, step: int) -> None:
-        import time
-
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), now, step) for k, v in sorted(values.items())
