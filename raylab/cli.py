@@ -35,11 +35,11 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from raylab import experiments
-    from raylab.train.trainer import fit
+    from raylab.train.stages import fit_experiment
 
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
     cfg = experiments.ensure_data(cfg)
-    result = fit(cfg, address=args.address, fresh=args.fresh)
+    result = fit_experiment(cfg, address=args.address, fresh=args.fresh)
     m = result.metrics
     print(f"{cfg.name}: video hit@1 {m.get('val/video_hit1', 0):.3f}  "
           f"hit@5 {m.get('val/video_hit5', 0):.3f}  clip hit@1 {m.get('val/clip_hit1', 0):.3f}  "
