@@ -1,4 +1,4 @@
-"""`raylab {demo,ingest,train,sweep,ui}`: the command line, one explicit table of commands.
+"""`raylab {demo,ingest,subset,train,sweep,ui}`: the command line, one explicit table of commands.
 
 Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
 thing and what was expected, exit code 2, no traceback.
@@ -30,6 +30,13 @@ def _ingest(args: argparse.Namespace) -> int:
     counts = manifest["counts"]
     print(f"ingest: {counts['train']} train / {counts['test']} test videos -> {args.out} "
           f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
+    return 0
+
+
+def _subset(args: argparse.Namespace) -> int:
+    from raylab.data.subset import write_subset
+
+    write_subset(Path(args.shards), Path(args.out), per_class=args.per_class, seed=args.seed)
     return 0
 
 
@@ -85,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("subset", help="few-shot shards: N training videos per class, seeded")
+    p.add_argument("--shards", required=True, help="a shards dir written by `raylab ingest`")
+    p.add_argument("--out", required=True, help="new shards dir (test split linked unchanged)")
+    p.add_argument("--per-class", type=int, required=True, metavar="N")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_subset)
 
     for name, handler, helptext in (("train", _train, "train one experiment with Ray Train"),
                                     ("sweep", _sweep, "run an experiment's sweep with Ray Tune")):
