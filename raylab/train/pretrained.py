@@ -37,7 +37,7 @@ def resolve(init_from: str, *, tracking_uri: str, download_dir: Path) -> Path:
         except ValueError as err:
             raise ConfigError(f"{_KEY}: {err}") from None
         return _state_file(local, init_from)
-    path = Path(init_from)
+    path = Path(init_from).resolve()  # workers do not share the driver's working directory
     if not path.exists():
         raise ConfigError(f"{_KEY}: {init_from} does not exist (expected a checkpoint dir, a "
                           ".pt file, an MLflow run id or a runs:/ or models:/ URI)")
