@@ -68,12 +68,12 @@ def pretrain_config(workdir: str = "work", *, smoke: bool = False) -> Experiment
         name=name, workdir=workdir,
         # flip_p=0: a mirrored "moves left" clip moves right (label noise on this data).
         data=DataConfig(shards_dir=str(_root(workdir) / f"{name}_shards"), resize_px=72,
-                        crop_px=64, flip_p=0.0, train_clips_per_video=2 if smoke else 16,
+                        crop_px=64, flip_p=0.0, train_clips_per_video=2 if smoke else 8,
                         eval_clips_per_video=2 if smoke else 4, batch_size=8 if smoke else 16,
                         pixel_scale=64.0),
         model=ModelConfig(name=ModelName.SLOW_FUSION, width_mult=0.125, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 6,
-                          lr_decay_epochs=() if smoke else (5,)),
+        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 5,
+                          lr_decay_epochs=() if smoke else (4,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment=name),
     )
