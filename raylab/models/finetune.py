@@ -125,7 +125,7 @@ def freeze_below(model: nn.Module, trainable: list[str]) -> list[str]:
             frozen.append(name)
         for module in blocks[block]:
             for m in module.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
                     m.momentum = 0.0
     return frozen
 
@@ -152,8 +152,10 @@ def prepare_transfer(model: nn.Module, cfg: TransferConfig, state: Mapping[str, 
 
     A pre-trained LR multiplier of 0 freezes every pre-trained layer (stage 1 of two-stage
     fine-tuning), so no gradient is computed for them at all."""
-    if cfg.depth == FinetuneDepth.SCRATCH or state is None:
+    if cfg.depth == FinetuneDepth.SCRATCH:
         return TransferReport("random init (scratch)", [], list(model.state_dict()), [], [])
+    if state is None:
+        raise ValueError(f"prepare_transfer: transfer.depth={cfg.depth.value} needs a state")
     loaded, reinit, ignored = load_pretrained(model, state, source=source)
     trainable = trainable_blocks(model, cfg.depth, cfg.top_k)
     if cfg.pretrained_lr_mult == 0:
