@@ -10,9 +10,21 @@ Run:      python jobs/experiments/karpathy_transfer.py [--workdir work] [--smoke
           (writes both datasets, the few-shot subset, pre-trains, then sweeps the four depths
           as nested MLflow runs and prints the table; afterwards `raylab sweep
           karpathy_transfer` reruns just the fine-tuning)
-Expected: every pre-trained variant above scratch on video hit@1: the motion features learnt
-          on other shapes carry over to new shapes with only 24 training videos.
-Measured: (2 CPU cores shared with other jobs) see the table at the end of this docstring.
+Expected: every pre-trained variant far above scratch on video hit@1: the motion features
+          learnt on other shapes carry over to new shapes with only 24 training videos.
+Measured: one full run, 2 CPU cores shared with other jobs (load average 40-80), 38 min 36 s
+          wall ("finished in 2316 s"); pre-training 5 epochs, 1072 s, video hit@1 0.738 on its
+          12 classes; then 8 epochs per depth (56 test videos, chance 0.125):
+
+              depth        clip hit@1  video hit@1  video hit@5
+              scratch           0.487        0.571        0.929
+              last_layer        0.946        0.982        1.000
+              top_k (3)         0.987        0.982        1.000
+              all               0.996        1.000        1.000
+
+          As in the paper, transfer beats scratch by a wide margin; unlike it, fine-tuning all
+          layers does not lose here (a 12-class synthetic source, not Sports-1M, and a target
+          whose directions are the source's).
 """
 
 from __future__ import annotations
