@@ -132,7 +132,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum; the learning rate is a pure function of the epoch (step decay)."""
+    """SGD with momentum; the learning rate is a pure function of the step
+    (`raylab.train.optim.lr_at`), so a resumed run gets the same rates."""
 
     lr: float = 1e-3
     momentum: float = 0.9
@@ -215,8 +216,8 @@ class TransferConfig:
     """Start from pre-trained weights: where from, which layers train, and at what lr."""
 
     init_from: str = ""
-    """A raylab checkpoint dir, a Ray Train run dir (its latest checkpoint), a state_dict .pt
-    file (raylab or torchvision keys), an MLflow run id, or a runs:/ or models:/ URI."""
+    """A raylab checkpoint dir, a Ray Train run dir (its most-trained checkpoint), a .pt state_dict
+    (raylab or torchvision keys), an MLflow run id, or a runs:/ or models:/ URI."""
     depth: FinetuneDepth = FinetuneDepth.SCRATCH
     top_k: int = 3
     """Layers trained with depth=top_k, counted from the classifier down."""
