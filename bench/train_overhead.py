@@ -15,11 +15,12 @@ import time
 
 import torch
 
-from raylab.config import ModelConfig, ModelName, OptimConfig
+from raylab.config import ModelConfig, ModelName, OptimConfig, Precision
 from raylab.data.augment import TrainClipAugment
 from raylab.models.build import build_model, clip_shape
 from raylab.train.loop import train_epoch
 from raylab.train.optim import make_optimizer
+from raylab.train.precision import compute_for
 
 
 def _batches(model: ModelName, batch: int, count: int, resize: int) -> list[dict]:
@@ -45,11 +46,11 @@ def timed_steps(args: dict) -> float:
     aug = TrainClipAugment(crop_px=args["crop"], flip_p=0.5, pixel_mean=117, pixel_scale=64)
     data = _batches(name, args["batch"], args["steps"] + args["warmup"], args["crop"] + 8)
     cpu = torch.device("cpu")
-    train_epoch(model, data[: args["warmup"]], augment=aug, optimizer=opt, device=cpu,
-                num_steps=args["warmup"])
+    same = {"augment": aug, "optimizer": opt, "device": cpu, "lr_at_step": lambda _: 0.01,
+            "first_step": 0, "compute": compute_for(cpu, Precision.FP32, channels_last=False)}
+    train_epoch(model, data[: args["warmup"]], num_steps=args["warmup"], **same)
     start = time.perf_counter()
-    train_epoch(model, data[args["warmup"]:], augment=aug, optimizer=opt, device=cpu,
-                num_steps=args["steps"])
+    train_epoch(model, data[args["warmup"]:], num_steps=args["steps"], **same)
     return args["steps"] / (time.perf_counter() - start)
 
 

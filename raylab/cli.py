@@ -1,4 +1,4 @@
-"""`raylab {demo,ingest,flow,train,sweep,ui}`: the command line, one explicit table of commands.
+"""`raylab {demo,ingest,flow,subset,train,sweep,ui}`: the command line, one explicit table of commands.
 
 Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
 thing and what was expected, exit code 2, no traceback.
@@ -45,16 +45,20 @@ def _flow(args: argparse.Namespace) -> int:
                    gpus_per_worker=args.gpus_per_worker, address=args.address, fresh=args.fresh)
     print(f"flow: {run.pairs_computed} frame pairs in {run.parts_computed} parts computed, "
           f"{run.parts_skipped} parts already done -> {args.out}")
+def _subset(args: argparse.Namespace) -> int:
+    from raylab.data.subset import write_subset
+
+    write_subset(Path(args.shards), Path(args.out), per_class=args.per_class, seed=args.seed)
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     from raylab import experiments
-    from raylab.train.trainer import fit
+    from raylab.train.stages import fit_experiment
 
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
     cfg = experiments.ensure_data(cfg)
-    result = fit(cfg, address=args.address, fresh=args.fresh)
+    result = fit_experiment(cfg, address=args.address, fresh=args.fresh)
     m = result.metrics
     print(f"{cfg.name}: video hit@1 {m.get('val/video_hit1', 0):.3f}  "
           f"hit@5 {m.get('val/video_hit5', 0):.3f}  clip hit@1 {m.get('val/clip_hit1', 0):.3f}  "
@@ -116,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--fresh", action="store_true", help="discard flow already in --out")
     p.set_defaults(handler=_flow)
+    p = sub.add_parser("subset", help="few-shot shards: N training videos per class, seeded")
+    p.add_argument("--shards", required=True, help="a shards dir written by `raylab ingest`")
+    p.add_argument("--out", required=True, help="new shards dir (test split linked unchanged)")
+    p.add_argument("--per-class", type=int, required=True, metavar="N")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_subset)
 
     for name, handler, helptext in (("train", _train, "train one experiment with Ray Train"),
                                     ("sweep", _sweep, "run an experiment's sweep with Ray Tune")):

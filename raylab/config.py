@@ -19,6 +19,41 @@ class ConfigError(ValueError):
     """A config value or override that is not what the field expects (message is one line)."""
 
 
+class LrSchedule(enum.StrEnum):
+    """How the learning rate falls over a run; `raylab.train.optim.lr_at` computes each one."""
+
+    STEP = "step"
+    """Multiply by optim.lr_decay_factor at each of optim.lr_decay_epochs (constant without any)."""
+    ALEXNET = "alexnet"
+    """Krizhevsky et al. 2012: divide by 10 three times, here at 1/4, 1/2, 3/4 of the run."""
+    TWO_STREAM_SCRATCH = "two_stream_scratch"
+    """Simonyan & Zisserman 2014, from scratch: /10 at 50K and 70K of 80K iterations, scaled."""
+    TWO_STREAM_FINETUNE = "two_stream_finetune"
+    """Simonyan & Zisserman 2014, fine-tuning: /10 at 14K of 20K iterations, scaled."""
+
+
+class Precision(enum.StrEnum):
+    """Arithmetic of the forward pass (autocast); weights and optimiser state stay float32."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    """float16 with a gradient scaler; on a CPU worker it falls back to fp32."""
+
+
+class FinetuneDepth(enum.StrEnum):
+    """Which layers train when a model starts from pre-trained weights (Karpathy 2014 sec. 4.2)."""
+
+    SCRATCH = "scratch"
+    """Random init, every layer trains (transfer.init_from is not read)."""
+    LAST_LAYER = "last_layer"
+    """Only the classifier trains; everything below is a fixed feature extractor."""
+    TOP_K = "top_k"
+    """The transfer.top_k highest layers train (3 = fc6, fc7, classifier), the rest are frozen."""
+    ALL = "all"
+    """Every layer trains, starting from the pre-trained weights."""
+
+
 class ModelName(enum.StrEnum):
     """The explicit list of models; `raylab.models.build.MODELS` maps each to its builder."""
 
@@ -97,7 +132,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum; the learning rate is a pure function of the epoch (step decay)."""
+    """SGD with momentum; the learning rate is a pure function of the step
+    (`raylab.train.optim.lr_at`), so a resumed run gets the same rates."""
 
     lr: float = 1e-3
     momentum: float = 0.9
@@ -106,9 +142,18 @@ class OptimConfig:
     lr_decay_epochs: tuple[int, ...] = ()
     """Epochs at which the learning rate is multiplied by lr_decay_factor."""
     lr_decay_factor: float = 0.1
+    schedule: LrSchedule = LrSchedule.STEP
+    """The papers' schedules (LrSchedule) fix their own drop points; lr_decay_* serve STEP."""
+    warmup_epochs: float = 0.0
+    """Linear warmup from ~0 to the schedule's lr over this many epochs (fractions allowed)."""
 
     def __post_init__(self) -> None:
         _require(self.lr > 0, "optim.lr", "> 0", self.lr)
+        _require(self.schedule == LrSchedule.STEP or not self.lr_decay_epochs,
+                 "optim.lr_decay_epochs", f"empty with optim.schedule={self.schedule.value} "
+                 "(that schedule sets its own drops)", self.lr_decay_epochs)
+        _require(0 <= self.warmup_epochs <= self.num_epochs, "optim.warmup_epochs",
+                 f"a number in [0, optim.num_epochs={self.num_epochs}]", self.warmup_epochs)
         _require(0 <= self.momentum < 1, "optim.momentum", "a number in [0, 1)", self.momentum)
         _require(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
         _require(self.num_epochs >= 1, "optim.num_epochs", ">= 1", self.num_epochs)
@@ -128,6 +173,10 @@ class ScaleConfig:
     """One GPU per worker; `raylab train` turns it on when the cluster has GPUs."""
     max_failures: int = 1
     """Worker-group restarts from the last checkpoint before the run fails (-1 = forever)."""
+    precision: Precision = Precision.FP32
+    """Autocast dtype of forward passes; bf16 also runs on CPU, fp16 needs a GPU."""
+    channels_last: bool = True
+    """NHWC (NDHWC) weights and inputs on a GPU worker (faster cuDNN kernels); ignored on CPU."""
 
     def __post_init__(self) -> None:
         _require(self.num_workers >= 1, "scale.num_workers", ">= 1", self.num_workers)
@@ -195,6 +244,35 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    """Start from pre-trained weights: where from, which layers train, and at what lr."""
+
+    init_from: str = ""
+    """A raylab checkpoint dir, a Ray Train run dir (its most-trained checkpoint), a .pt state_dict
+    (raylab or torchvision keys), an MLflow run id, or a runs:/ or models:/ URI."""
+    depth: FinetuneDepth = FinetuneDepth.SCRATCH
+    top_k: int = 3
+    """Layers trained with depth=top_k, counted from the classifier down."""
+    pretrained_lr_mult: float = 1.0
+    """LR multiplier of trained layers below the classifier (the classifier always gets 1)."""
+    stage1_epochs: int = 0
+    """> 0: two-stage fine-tuning. Stage 1 trains only the classifier for this many epochs;
+    stage 2 starts from its checkpoint and trains `depth` for optim.num_epochs."""
+
+    def __post_init__(self) -> None:
+        _require(self.depth == FinetuneDepth.SCRATCH or bool(self.init_from),
+                 "transfer.init_from", f"a checkpoint, .pt file or MLflow run when "
+                 f"transfer.depth={self.depth.value}", self.init_from)
+        _require(self.top_k >= 1, "transfer.top_k", ">= 1", self.top_k)
+        _require(self.pretrained_lr_mult >= 0, "transfer.pretrained_lr_mult", ">= 0",
+                 self.pretrained_lr_mult)
+        _require(self.stage1_epochs >= 0, "transfer.stage1_epochs", ">= 0", self.stage1_epochs)
+        _require(self.stage1_epochs == 0 or self.depth != FinetuneDepth.SCRATCH,
+                 "transfer.stage1_epochs", "0 with transfer.depth=scratch (nothing is "
+                 "pre-trained)", self.stage1_epochs)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str = "experiment"
     """Deterministic run name: rerunning the same name resumes from its last checkpoint."""
@@ -207,6 +285,7 @@ class ExperimentConfig:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
 
     def __post_init__(self) -> None:
         _require(bool(self.name) and "/" not in self.name, "name",

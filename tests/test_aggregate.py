@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from raylab.eval.aggregate import ClipScores, confusion, hit_at_k, summarize
+from raylab.eval.aggregate import (
+    ClipScores,
+    confusion,
+    hit_at_k,
+    per_class_accuracy,
+    summarize,
+)
 
 
 def test_hit_at_k():
@@ -34,3 +40,16 @@ def test_concat_keeps_ids_with_their_rows():
     both = ClipScores.concat([a, ClipScores.concat([]), b])
     assert both.video_ids == ["x", "y"]
     assert summarize(both)["video_hit1"] == 1.0
+
+
+def test_per_class_accuracy_is_video_level_and_nan_for_absent_classes():
+    # class 0: videos a (clips average to class 0: right) and b (class 1: wrong) -> 1/2;
+    # class 1: video c, a single clip that says class 1 -> 1/1; class 2: no test video -> NaN.
+    # Clip level class 0 would be 2/4 right for other reasons; video level must decide.
+    scores = ClipScores(
+        ["a", "a", "b", "c"], np.array([0, 0, 0, 1]),
+        np.array([[0.9, 0.1, 0.0], [0.4, 0.6, 0.0], [0.3, 0.7, 0.0], [0.1, 0.8, 0.1]]),
+    )
+    acc = per_class_accuracy(scores, 3)
+    assert acc[0] == pytest.approx(0.5) and acc[1] == pytest.approx(1.0)
+    assert np.isnan(acc[2])

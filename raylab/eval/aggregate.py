@@ -73,3 +73,13 @@ def confusion(scores: ClipScores, num_classes: int) -> np.ndarray:
     matrix = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(matrix, (labels, video_probs.argmax(axis=1)), 1)
     return matrix
+
+
+def per_class_accuracy(scores: ClipScores, num_classes: int) -> np.ndarray:
+    """Video-level hit@1 of each true class, (num_classes,); NaN for a class with no test video
+    (0 would read as "always wrong"). Their mean is the mean per-class accuracy that Zeiler &
+    Fergus report on Caltech (PAPERS.md 2.8), which weighs every class equally."""
+    matrix = confusion(scores, num_classes)
+    videos = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(videos > 0, np.diag(matrix) / videos, np.nan)

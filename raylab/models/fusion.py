@@ -93,6 +93,12 @@ class FusionNet(nn.Module):
             outs.append(h)
         return outs
 
+    def layer_blocks(self) -> dict[str, tuple[nn.Module, ...]]:
+        """The weighted layers bottom to top (conv1..conv5, fc6, fc7, classifier): what
+        fine-tuning counts "layers from the top" in (`raylab.models.finetune`)."""
+        return {**{k: (v,) for k, v in self.convs.items()}, "fc6": (self.fc6,),
+                "fc7": (self.fc7,), "classifier": (self.classifier,)}
+
     def features(self, x: Tensor) -> dict[str, Tensor]:
         """Named activations after each stage's ReLU/LRN/pool; fc6/fc7 are taken before dropout."""
         check_clip(self.name, x, channels=self.in_channels, frames=self.num_frames)

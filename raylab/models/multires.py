@@ -85,6 +85,14 @@ class MultiresNet(nn.Module):
     def _merge(self, feats: dict[str, Tensor]) -> Tensor:
         return torch.cat([feats[f"{s}_conv5"].flatten(1) for s in self.streams], dim=1)
 
+    def layer_blocks(self) -> dict[str, tuple[nn.Module, ...]]:
+        """Weighted layers bottom to top; conv<i> holds that stage of every stream, since both
+        streams sit at the same depth below fc6 (`raylab.models.finetune` counts these)."""
+        convs = {name: tuple(self.streams[s][name] for s in self.streams)
+                 for name in next(iter(self.streams.values())).keys()}
+        return {**convs, "fc6": (self.fc6,), "fc7": (self.fc7,),
+                "classifier": (self.classifier,)}
+
     def features(self, x: Tensor) -> dict[str, Tensor]:
         check_clip(self.name, x, channels=3, frames=1)
         out = self._conv_features(x[:, :, 0])

@@ -23,14 +23,26 @@ class StagedNet(nn.Module):
 
     `features` returns every stage's output (fc6/fc7 before their dropout, as in `FusionNet`);
     `forward` is the head on the last stage, i.e. exactly the torchvision forward pass.
+    `source_keys` maps the torchvision net's state_dict keys to this net's, so a torchvision
+    state_dict file loads into it (`raylab.models.finetune`).
     """
 
-    def __init__(self, *, name: str, stages: dict[str, nn.Module], head: nn.Module) -> None:
+    def __init__(self, *, name: str, stages: dict[str, nn.Module], head: nn.Module,
+                 source: nn.Module) -> None:
         super().__init__()
         self.name = name
         self.num_frames = 1
         self.stages = nn.ModuleDict(stages)
         self.head = head
+        # The stages hold torchvision's own modules, so the same tensor sits under both names.
+        ours = {id(t): k for k, t in self.state_dict(keep_vars=True).items()}
+        self.source_keys = {k: ours[id(t)] for k, t in source.state_dict(keep_vars=True).items()
+                            if id(t) in ours}
+
+    def layer_blocks(self) -> dict[str, tuple[nn.Module, ...]]:
+        """Stages with weights, bottom to top, then the classifier (the head)."""
+        weighted = {k: (v,) for k, v in self.stages.items() if any(True for _ in v.parameters())}
+        return {**weighted, "classifier": (self.head,)}
 
     def features(self, x: Tensor) -> dict[str, Tensor]:
         check_clip(self.name, x, channels=3, frames=1)
@@ -72,7 +84,7 @@ def vgg16(
     fc6, relu6, drop6, fc7, relu7, drop7, fc8 = net.classifier
     stages["fc6"] = nn.Sequential(net.avgpool, nn.Flatten(1), fc6, relu6)
     stages["fc7"] = nn.Sequential(drop6, fc7, relu7)
-    return StagedNet(name="vgg16", stages=stages, head=nn.Sequential(drop7, fc8))
+    return StagedNet(name="vgg16", stages=stages, head=nn.Sequential(drop7, fc8), source=net)
 
 
 def googlenet(
@@ -101,4 +113,5 @@ def googlenet(
         "inception5": nn.Sequential(net.inception5a, net.inception5b),
         "pool": nn.Sequential(net.avgpool, nn.Flatten(1)),
     }
-    return StagedNet(name="googlenet", stages=stages, head=nn.Sequential(net.dropout, net.fc))
+    return StagedNet(name="googlenet", stages=stages, head=nn.Sequential(net.dropout, net.fc),
+                     source=net)

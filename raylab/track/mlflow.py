@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlflow.artifacts import download_artifacts
 from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 RUN_KEY_TAG = "raylab.run_key"
@@ -109,6 +111,33 @@ def list_artifacts(uri: str, run_id: str, path: str | None = None) -> list[str]:
     return [a.path for a in MlflowClient(uri).list_artifacts(run_id, path)]
 
 
+def download(uri: str, artifact_uri: str, dst: Path) -> Path:
+    """Fetch a runs:/<id>/<path> or models:/<name>/<version> (or models:/<name>@<alias>)
+    artifact into `dst`; returns the local file or directory. One-line ValueError when the
+    store does not have it."""
+    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        if artifact_uri.startswith("models:/"):
+            # download_artifacts ignores its registry_uri argument for models:/ URIs (MLflow
+            # 3.17), so look the version up with a client bound to this store instead.
+            artifact_uri = _model_version_source(uri, artifact_uri.removeprefix("models:/"))
+        return Path(download_artifacts(artifact_uri=artifact_uri, dst_path=str(dst),
+                                       tracking_uri=uri))
+    except (MlflowException, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{artifact_uri}: not found in the MLflow store {uri} ({first})") from None
+
+
+def _model_version_source(uri: str, ref: str) -> str:
+    client = MlflowClient(uri, registry_uri=uri)
+    name, at, alias = ref.partition("@")
+    if at:
+        version = client.get_model_version_by_alias(name, alias).version
+    else:
+        name, _, version = ref.rpartition("/")
+    return client.get_model_version_download_uri(name, version)
+
+
 class RunLogger:
     """Logs into an existing run from a Ray Train worker (rank 0)."""
 
@@ -127,6 +156,9 @@ class RunLogger:
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def json(self, data: dict, name: str) -> None:
+        self.client.log_dict(self.run_id, data, name)
 
     def figure(self, figure: Any, name: str) -> None:
         self.client.log_figure(self.run_id, figure, name)

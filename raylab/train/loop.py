@@ -2,7 +2,9 @@
 
 Batches are dicts from the pipeline (uint8 frames, labels, ids, decode_ok). Clips that failed to
 decode get zero loss weight instead of being dropped, so every DDP rank still runs the same
-forward/backward and gradients stay in sync; they are counted in `decode_failures`.
+forward/backward and gradients stay in sync; they are counted in `decode_failures`. The learning
+rate is set before every step from a pure function of the global step; precision and memory
+layout come in as one `Compute` chosen before the loop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from torch import nn
 
 from raylab.data import columns as C
 from raylab.eval.aggregate import ClipScores
+from raylab.train.optim import set_lr
+from raylab.train.precision import Compute
 
 Batch = dict
 
@@ -37,20 +41,23 @@ class EpochStats:
 def train_epoch(
     model: nn.Module, batches: Iterable[Batch], *, augment: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer, device: torch.device, num_steps: int,
+    lr_at_step: Callable[[int], float], first_step: int, compute: Compute,
 ) -> EpochStats:
-    """`num_steps` SGD steps over `batches` (fewer if they run out)."""
+    """`num_steps` SGD steps over `batches` (fewer if they run out); step i of this epoch is
+    global step `first_step + i` of the schedule `lr_at_step`."""
     model.train()
     loss_sum, correct, seen, failures = 0.0, 0, 0, 0
     start = time.perf_counter()
-    for _, batch in zip(range(num_steps), batches):
+    for i, batch in zip(range(num_steps), batches):
+        set_lr(optimizer, lr_at_step(first_step + i))
         ok = batch[C.DECODE_OK].to(device)
         labels = batch[C.LABEL].to(device)
-        logits = model(augment(batch[C.FRAMES].to(device)))
-        per_clip = nn.functional.cross_entropy(logits, labels, reduction="none")
+        with compute.autocast():
+            logits = model(compute.layout(augment(batch[C.FRAMES].to(device))))
+            per_clip = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
         loss = (per_clip * ok).sum() / ok.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        compute.backward_step(loss, optimizer)
         n_ok = int(ok.sum())
         loss_sum += float(loss.detach()) * n_ok
         correct += int(((logits.argmax(1) == labels) & ok).sum())
@@ -65,7 +72,7 @@ def train_epoch(
 @torch.no_grad()
 def evaluate(
     model: nn.Module, batches: Iterable[Batch], *, view: Callable[[torch.Tensor], torch.Tensor],
-    device: torch.device,
+    device: torch.device, compute: Compute,
 ) -> tuple[ClipScores, int]:
     """Softmax scores of every decodable clip with its video id, and the decode-failure count."""
     model.eval()
@@ -73,7 +80,9 @@ def evaluate(
     for batch in batches:
         ok = batch[C.DECODE_OK].numpy()
         failures += int((~ok).sum())
-        probs = torch.softmax(model(view(batch[C.FRAMES].to(device))), dim=1).cpu().numpy()
+        with compute.autocast():
+            logits = model(compute.layout(view(batch[C.FRAMES].to(device))))
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
         ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good]
         parts.append(ClipScores(ids, batch[C.LABEL].numpy()[ok], probs[ok].astype(np.float32)))
     return ClipScores.concat(parts), failures

@@ -21,11 +21,13 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from raylab.config import ConfigError, ExperimentConfig, flatten, to_dict
+from raylab.config import ConfigError, ExperimentConfig, FinetuneDepth, flatten, to_dict
 from raylab.data.pipeline import ClipRequest, eval_dataset, train_dataset
 from raylab.data.shards import read_manifest
-from raylab.models.build import clip_shape
+from raylab.models.build import build_model, clip_shape
+from raylab.models.finetune import prepare_transfer
 from raylab.track import mlflow as track
+from raylab.train import pretrained
 from raylab.train.worker import TARGET_METRIC, WorkerPlan, train_loop_per_worker
 
 PROGRESS_FILE = "raylab_progress.json"
@@ -100,6 +102,7 @@ def fit(
             f"{cfg.name}: all {cfg.optim.num_epochs} epochs are already trained in "
             f"{storage / cfg.name}; pass --fresh to train again or raise optim.num_epochs")
     uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
+    init_path = _check_transfer(cfg, uri, len(manifest["classes"]))
     experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
     run_id = track.open_run(uri, experiment_id, run_key=cfg.name, run_name=cfg.name,
                             params=flatten(cfg), parent_run_id=parent_run_id, resume=not fresh)
@@ -121,7 +124,8 @@ def fit(
         return eval_dataset(test_files, eval_req)
 
     plan = WorkerPlan(config=to_dict(cfg), class_names=list(manifest["classes"]),
-                      steps_per_epoch=steps, tracking_uri=uri, run_id=run_id)
+                      steps_per_epoch=steps, tracking_uri=uri, run_id=run_id,
+                      init_path=init_path)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(plan),
@@ -148,6 +152,26 @@ def fit(
     metrics = {k: float(v) for k, v in (result.metrics or {}).items()
                if isinstance(v, (int, float))}
     return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start)
+
+
+def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
+    """Resolve transfer.init_from to a local file and try it on the model here, so a wrong
+    source is one line on the driver (not an error in every worker); prints what loads,
+    what is re-initialised and what is frozen. Returns the file ("" for scratch)."""
+    if cfg.transfer.depth == FinetuneDepth.SCRATCH:
+        return ""
+    path = pretrained.resolve(cfg.transfer.init_from, tracking_uri=uri,
+                              download_dir=Path(cfg.workdir).resolve() / "pretrained")
+    model = build_model(cfg.model, num_classes=num_classes, crop_px=cfg.data.crop_px)
+    report = prepare_transfer(model, cfg.transfer, pretrained.load_state(path),
+                              source=str(path))
+    print(f"[{cfg.name}] {report.summary()}", flush=True)
+    return str(path)
+
+
+def completed_epochs(cfg: ExperimentConfig) -> int:
+    """Epochs of run `cfg.name` with a registered checkpoint in the work dir (0 if none)."""
+    return _epochs_done(Path(cfg.workdir).resolve() / "ray_results" / cfg.name / PROGRESS_FILE)
 
 
 def _epochs_done(progress: Path) -> int:

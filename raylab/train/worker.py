@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import ray.train
 import ray.train.torch
 import torch
@@ -20,12 +21,15 @@ import torch.distributed as dist
 from raylab.config import ExperimentConfig, from_dict
 from raylab.data.augment import CentreClipView, TrainClipAugment
 from raylab.data.pipeline import ClipCollate
-from raylab.eval.aggregate import ClipScores, confusion, summarize
+from raylab.eval.aggregate import ClipScores, confusion, per_class_accuracy, summarize
 from raylab.models.build import build_model
+from raylab.models.finetune import param_groups, prepare_transfer
 from raylab.track.mlflow import RunLogger
 from raylab.train import checkpoint as ckpt
 from raylab.train.loop import evaluate, train_epoch
-from raylab.train.optim import lr_at, make_optimizer, set_lr
+from raylab.train.optim import lr_at, make_optimizer
+from raylab.train.precision import compute_for
+from raylab.train.pretrained import load_state
 from raylab.viz.confusion import confusion_figure
 
 TARGET_METRIC = "val/video_hit1"
@@ -40,6 +44,8 @@ class WorkerPlan:
     steps_per_epoch: int
     tracking_uri: str
     run_id: str
+    init_path: str = ""
+    """Pre-trained state_dict file the driver resolved from transfer.init_from ("" = none)."""
 
 
 def train_loop_per_worker(plan_dict: dict) -> None:
@@ -50,7 +56,13 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     torch.manual_seed(cfg.seed + rank)
     device = ray.train.torch.get_device()  # [1] this worker's GPU, or CPU
     model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px)
-    optimizer = make_optimizer(model, cfg.optim)
+    # Pre-trained weights and frozen layers first: a restored checkpoint below overwrites the
+    # weights, while the freezing and LR groups must be the same after a restart.
+    pretrained = load_state(Path(plan.init_path)) if plan.init_path else None
+    prepare_transfer(model, cfg.transfer, pretrained, source=plan.init_path)
+    optimizer = make_optimizer(model, cfg.optim, groups=param_groups(model, cfg.transfer))
+    compute = compute_for(device, cfg.scale.precision, cfg.scale.channels_last)
+    compute.apply_layout_(model)
     state = ckpt.TrainState()
     restored = ray.train.get_checkpoint()  # [2] the latest registered checkpoint after a restart
     if restored:
@@ -70,13 +82,17 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         local_shuffle_seed=cfg.seed + rank, prefetch_batches=2,
     ))
     scores = ClipScores.concat([])
+    steps = plan.steps_per_epoch
     for epoch in range(state.next_epoch, cfg.optim.num_epochs):
-        lr = lr_at(epoch, cfg.optim)
-        set_lr(optimizer, lr)
         stats = train_epoch(model, train_batches, augment=augment, optimizer=optimizer,
-                            device=device, num_steps=plan.steps_per_epoch)
-        scores, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world)
+                            device=device, num_steps=steps,
+                            lr_at_step=lambda s: lr_at(s, steps, cfg.optim),
+                            first_step=epoch * steps, compute=compute)
+        lr = lr_at(epoch * steps, steps, cfg.optim)  # the rate the epoch started at
+        scores, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world, compute)
         metrics = {f"val/{k}": v for k, v in summarize(scores).items()}
+        class_acc = per_class_accuracy(scores, len(plan.class_names))
+        metrics["val/mean_class_acc"] = _nanmean(class_acc)
         metrics.update({
             "train/loss": stats.loss, "train/clip_acc": stats.clip_acc, "lr": lr,
             "throughput/clips_per_s": stats.clips_per_s * world,
@@ -101,17 +117,26 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         fig = confusion_figure(confusion(scores, len(plan.class_names)), plan.class_names,
                                f"{cfg.name}: video-level confusion (test)")
         logger.figure(fig, "confusion_matrix.png")
+        # JSON, not 101 metric keys per epoch: null marks a class without test videos.
+        logger.json({name: None if np.isnan(a) else float(a)
+                     for name, a in zip(plan.class_names, class_acc)}, "per_class_accuracy.json")
 
 
-def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int):
+def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute):
     shard = ray.train.get_dataset_shard("test")  # [6] each rank scores its part of the test clips
     batches = shard.iter_torch_batches(batch_size=cfg.data.batch_size, collate_fn=ClipCollate())
-    scores, failures = evaluate(model, batches, view=view, device=device)
+    scores, failures = evaluate(model, batches, view=view, device=device, compute=compute)
     if world == 1:
         return scores, failures
     gathered: list = [None] * world
     dist.all_gather_object(gathered, (scores, failures))
     return ClipScores.concat([g[0] for g in gathered]), sum(g[1] for g in gathered)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over classes that have test videos (0 when none has)."""
+    present = values[~np.isnan(values)]
+    return float(present.mean()) if len(present) else 0.0
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

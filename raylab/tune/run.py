@@ -1,8 +1,8 @@
 """Ray Tune sweeps: a function trainable per grid point, each running one TorchTrainer.
 
 The driver opens the sweep's parent MLflow run; each trial opens a nested run under it (tag
-mlflow.parentRunId) through the same `fit` as `raylab train`. Without a configured tracking
-server, a loopback `mlflow server` is started for the sweep's duration, because concurrent
+mlflow.parentRunId) through the same `fit_experiment` as `raylab train`. Without a configured
+tracking server, a loopback `mlflow server` is started for the sweep's duration, because concurrent
 trials cannot share a SQLite file. ASHA stops weak trials on epochs; `--resume` restores an
 interrupted sweep without rerunning finished trials.
 """
@@ -22,7 +22,8 @@ from ray.tune.schedulers import ASHAScheduler
 from raylab.config import ExperimentConfig, apply_overrides, flatten, from_dict, to_dict
 from raylab.track import mlflow as track
 from raylab.track.server import LocalServer
-from raylab.train.trainer import connect, cpus_needed, fit
+from raylab.train.stages import fit_experiment
+from raylab.train.trainer import connect, cpus_needed
 from raylab.train.worker import TARGET_METRIC
 from raylab.tune.space import grid_points, trial_name
 
@@ -50,8 +51,8 @@ def _trial(config: dict) -> None:
     base = from_dict(ExperimentConfig, config["base"])
     cfg = apply_overrides(base, config["point"])
     cfg = dataclasses.replace(cfg, name=trial_name(base.name, config["point"]))
-    fit(cfg, parent_run_id=config["parent_run_id"], callbacks=[TuneReportCallback()],
-        fresh=config["fresh"])
+    fit_experiment(cfg, parent_run_id=config["parent_run_id"],
+                   callbacks=[TuneReportCallback()], fresh=config["fresh"])
 
 
 def _scheduler(cfg: ExperimentConfig) -> ASHAScheduler | None:

@@ -1,13 +1,18 @@
 """The plain PyTorch loop (no Ray): it learns, it ignores undecodable clips, checkpoints restore."""
 
+import numpy as np
+import pytest
 import torch
 
-from raylab.config import ModelConfig, ModelName, OptimConfig
+from raylab.config import ConfigError, LrSchedule, ModelConfig, ModelName, OptimConfig, Precision
 from raylab.data.augment import CentreClipView, TrainClipAugment
 from raylab.models.build import build_model
 from raylab.train import checkpoint as ckpt
 from raylab.train.loop import evaluate, train_epoch
 from raylab.train.optim import lr_at, make_optimizer
+from raylab.train.precision import compute_for
+
+CPU = torch.device("cpu")
 
 
 def _batches(n, *, bad_every=0, seed=0):
@@ -37,11 +42,11 @@ def test_train_epoch_learns_and_counts_decode_failures():
     opt = make_optimizer(model, OptimConfig(lr=0.01))
     aug = TrainClipAugment(crop_px=32, flip_p=0.5, pixel_mean=117, pixel_scale=64)
     data = _batches(30, bad_every=4)
-    first = train_epoch(model, data[:5], augment=aug, optimizer=opt, device=torch.device("cpu"),
-                        num_steps=5)
+    same = {"augment": aug, "optimizer": opt, "device": CPU, "lr_at_step": lambda _: 0.01,
+            "first_step": 0, "compute": compute_for(CPU, Precision.FP32, channels_last=True)}
+    first = train_epoch(model, data[:5], num_steps=5, **same)
     for _ in range(3):
-        last = train_epoch(model, data, augment=aug, optimizer=opt, device=torch.device("cpu"),
-                           num_steps=30)
+        last = train_epoch(model, data, num_steps=30, **same)
     assert last.loss < first.loss
     assert last.clip_acc > 0.95
     assert last.decode_failures == 30 * 2  # 2 of every 8 clips are marked bad
@@ -51,8 +56,8 @@ def test_train_epoch_learns_and_counts_decode_failures():
 def test_evaluate_skips_bad_clips_and_keeps_ids():
     model = _model()
     view = CentreClipView(crop_px=32, pixel_mean=117, pixel_scale=64)
-    scores, failures = evaluate(model, _batches(2, bad_every=2), view=view,
-                                device=torch.device("cpu"))
+    scores, failures = evaluate(model, _batches(2, bad_every=2), view=view, device=CPU,
+                                compute=compute_for(CPU, Precision.FP32, channels_last=False))
     assert failures == 8
     assert len(scores.video_ids) == 8 and scores.probs.shape == (8, 2)
     assert all(v.endswith(("_1", "_3", "_5", "_7")) for v in scores.video_ids)
@@ -71,4 +76,69 @@ def test_checkpoint_round_trip_is_identity(tmp_path):
 
 def test_lr_steps_down_at_decay_epochs():
     cfg = OptimConfig(lr=0.01, lr_decay_epochs=(2, 4), lr_decay_factor=0.1)
-    assert [round(lr_at(e, cfg), 6) for e in range(5)] == [0.01, 0.01, 0.001, 0.001, 0.0001]
+    # 10 steps per epoch: the drop lands on the first step of epochs 2 and 4, not before
+    assert [round(lr_at(s, 10, cfg), 6) for s in (0, 19, 20, 39, 40)] == [
+        0.01, 0.01, 0.001, 0.001, 0.0001]
+
+
+@pytest.mark.parametrize(("schedule", "epochs", "drops_at_step"), [
+    # 100 steps in all (10 epochs x 10 steps): AlexNet drops at 1/4, 1/2, 3/4 of the run;
+    # two-stream scratch at 50K/80K and 70K/80K; two-stream fine-tune at 14K/20K.
+    (LrSchedule.ALEXNET, 10, (25, 50, 75)),
+    (LrSchedule.TWO_STREAM_SCRATCH, 8, (50, 70)),
+    (LrSchedule.TWO_STREAM_FINETUNE, 20, (140,)),
+])
+def test_paper_schedules_divide_by_ten_at_their_fractions_of_the_run(
+        schedule, epochs, drops_at_step):
+    cfg = OptimConfig(lr=0.01, num_epochs=epochs, schedule=schedule)
+    lrs = [lr_at(s, 10, cfg) for s in range(epochs * 10)]
+    changes = [s for s in range(1, len(lrs)) if lrs[s] != lrs[s - 1]]
+    assert changes == list(drops_at_step)
+    for k, s in enumerate(drops_at_step):
+        assert lrs[s - 1] == pytest.approx(0.01 * 0.1**k)
+        assert lrs[s] == pytest.approx(0.01 * 0.1 ** (k + 1))
+
+
+def test_warmup_rises_linearly_then_hands_over_to_the_schedule():
+    cfg = OptimConfig(lr=0.1, num_epochs=4, warmup_epochs=0.5, lr_decay_epochs=(2,))
+    # 10 steps per epoch: warmup is 5 steps, 0.02 .. 0.1
+    assert [round(lr_at(s, 10, cfg), 6) for s in range(6)] == [0.02, 0.04, 0.06, 0.08, 0.1, 0.1]
+    assert lr_at(20, 10, cfg) == pytest.approx(0.01)
+
+
+def test_paper_schedules_refuse_step_decay_epochs():
+    with pytest.raises(ConfigError, match="optim.lr_decay_epochs"):
+        OptimConfig(schedule=LrSchedule.ALEXNET, lr_decay_epochs=(3,))
+
+
+def test_group_lr_multipliers_are_applied_per_step():
+    model = _model()
+    groups = [{"params": list(model.fc6.parameters()), "lr_mult": 0.1},
+              {"params": list(model.classifier.parameters())}]
+    opt = make_optimizer(model, OptimConfig(lr=0.01), groups=groups)
+    aug = TrainClipAugment(crop_px=32, flip_p=0.0, pixel_mean=117, pixel_scale=64)
+    seen = []
+    train_epoch(model, _batches(3), augment=aug, optimizer=opt, device=CPU, num_steps=3,
+                lr_at_step=lambda s: seen.append(s) or 0.5 * (s + 1), first_step=7,
+                compute=compute_for(CPU, Precision.FP32, channels_last=False))
+    assert seen == [7, 8, 9]  # global steps, continuing from first_step
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.5, 5.0])
+
+
+def test_bf16_autocast_runs_on_cpu_and_fp16_falls_back_to_fp32():
+    bf16 = compute_for(CPU, Precision.BF16, channels_last=True)
+    assert bf16.autocast_enabled and not bf16.channels_last  # layout is a GPU-only change
+    fp16 = compute_for(CPU, Precision.FP16, channels_last=False)
+    assert fp16.dtype == torch.float32 and not fp16.scaler.is_enabled()
+    model = _model()
+    opt = make_optimizer(model, OptimConfig(lr=0.01))
+    aug = TrainClipAugment(crop_px=32, flip_p=0.0, pixel_mean=117, pixel_scale=64)
+    before = model.classifier.weight.detach().clone()
+    stats = train_epoch(model, _batches(4), augment=aug, optimizer=opt, device=CPU, num_steps=4,
+                        lr_at_step=lambda _: 0.01, first_step=0, compute=bf16)
+    assert stats.clips == 32 and torch.isfinite(torch.tensor(stats.loss))
+    assert model.classifier.weight.dtype == torch.float32  # weights stay float32 under autocast
+    assert not torch.equal(before, model.classifier.weight)
+    scores, _ = evaluate(model, _batches(1), view=CentreClipView(
+        crop_px=32, pixel_mean=117, pixel_scale=64), device=CPU, compute=bf16)
+    assert scores.probs.dtype == np.float32 and np.allclose(scores.probs.sum(1), 1, atol=1e-3)
