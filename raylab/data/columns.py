@@ -28,5 +28,11 @@ FRAME_INDICES = "frame_indices"  # list<int32>, frame numbers of the clip, ascen
 FRAMES = "frames"              # uint8 (T, H, W, 3)
 DECODE_OK = "decode_ok"        # bool, False when decoding failed (frames are zeros then)
 
+# --- flow shard rows (written by `raylab flow`, one per video; see flow_shards.py) ---
+NUM_FLOWS = "num_flows"        # int32, num_frames - 1: flow i is from frame i to frame i + 1
+FLOW_X = "flow_x"              # list<binary>, num_flows JPEG-encoded uint8 x (right) fields
+FLOW_Y = "flow_y"              # list<binary>, num_flows JPEG-encoded uint8 y (down) fields
+# (flow rows also carry VIDEO_ID, LABEL, CLASS_NAME, SPLIT, GROUP, and HEIGHT/WIDTH of the fields)
+
 SHARD_SPLITS = ("train", "test")
 MANIFEST = "manifest.json"
