@@ -63,13 +63,14 @@ def start_range(num_flows: int, cfg: FlowConfig) -> tuple[int, int]:
     return first, last
 
 
-def plan_train_start(video_id: str, num_flows: int, cfg: FlowConfig, *, seed: int,
-                     epoch: int) -> int:
-    """One random stack start for this video and epoch (same inputs, same start)."""
+def plan_train_starts(video_id: str, num_flows: int, cfg: FlowConfig, *, count: int, seed: int,
+                      epoch: int) -> list[int]:
+    """`count` random stack starts for this video and epoch (same inputs, same starts); the
+    paper samples one per video per batch."""
     # crc32, not hash(): Python salts str hashes per process, which would break determinism.
     rng = np.random.default_rng([seed, epoch, zlib.crc32(video_id.encode())])
     first, last = start_range(num_flows, cfg)
-    return int(rng.integers(first, last + 1))
+    return [int(s) for s in rng.integers(first, last + 1, size=count)]
 
 
 def plan_eval_starts(num_flows: int, cfg: FlowConfig, count: int) -> list[int]:

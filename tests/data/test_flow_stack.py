@@ -8,7 +8,7 @@ from raylab.data.flow_stack import (
     build_stack,
     fit_field,
     plan_eval_starts,
-    plan_train_start,
+    plan_train_starts,
     stack_slots,
     start_range,
     subtract_mean,
@@ -89,10 +89,12 @@ def test_start_range_leaves_room_for_the_whole_stack():
 
 def test_train_starts_are_seeded_random_and_eval_starts_equally_spaced():
     cfg = FlowConfig(stack_length=5)
-    starts = {plan_train_start("v", 40, cfg, seed=0, epoch=e) for e in range(30)}
+    starts = {s for e in range(30)
+              for s in plan_train_starts("v", 40, cfg, count=1, seed=0, epoch=e)}
     assert len(starts) > 5 and min(starts) >= 0 and max(starts) <= 35
-    assert plan_train_start("v", 40, cfg, seed=0, epoch=3) == plan_train_start(
-        "v", 40, cfg, seed=0, epoch=3)
+    again = plan_train_starts("v", 40, cfg, count=3, seed=0, epoch=3)
+    assert again == plan_train_starts("v", 40, cfg, count=3, seed=0, epoch=3)
+    assert again != plan_train_starts("w", 40, cfg, count=3, seed=0, epoch=3)
     assert plan_eval_starts(40, cfg, 6) == [0, 7, 14, 21, 28, 35]
     assert plan_eval_starts(40, cfg, 25)[-1] == 35
 
