@@ -7,9 +7,9 @@ import pytest
 
 from raylab.config import FlowConfig
 from raylab.data import columns as C
+from raylab.data.flow_samples import READ_COLUMNS, stack_rows
 from raylab.data.flow_shards import read_flow_manifest, read_flow_rows
 from raylab.data.flow_stack import plan_eval_starts
-from raylab.data.flow_samples import READ_COLUMNS, stack_rows
 
 
 def _eval_plan(video_id, num_flows, epoch, *, cfg, count):
