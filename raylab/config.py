@@ -202,6 +202,9 @@ class TwoStreamConfig:
     temporal: tuple[tuple[str, Any], ...] = (("model.name", "cnn_m_2048_temporal"),
                                              ("model.dropout", 0.9))
     """The same for the optical-flow stream (dropout 0.9 from scratch, PAPERS.md 4.4)."""
+    temporal_variants: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    """More temporal streams, each as overrides on top of `temporal` (e.g. Table 1b's rows:
+    (("flow.stack_length", 5),)); each is trained, scored and averaged with the spatial one."""
     test_frames: int = 25
     """Equally spaced frames (stack starts) per video at test time, 10 views each (4.5)."""
     svm_c: float = 1.0
@@ -234,7 +237,8 @@ class ExperimentConfig:
         for key, values in self.sweep.grid:
             for value in values:
                 apply_overrides(dataclasses.replace(self, sweep=SweepConfig()), {key: value})
-        streams = (self.two_stream.spatial, self.two_stream.temporal)
+        ts = self.two_stream
+        streams = [ts.spatial, ts.temporal, *(ts.temporal + v for v in ts.temporal_variants)]
         if any(streams):
             # Checked on a copy without stream overrides, or checking would recurse.
             plain = dataclasses.replace(self, sweep=SweepConfig(),

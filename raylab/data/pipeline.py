@@ -125,8 +125,8 @@ def _decode_row_groups(items: dict[str, np.ndarray], *, plan, size_px: int) -> I
 def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int) -> dict:
     """One output row per planned clip; a clip that fails to decode is kept with decode_ok=False
     (zeros) so the worker can skip and count it instead of the whole task failing."""
-    out: dict[str, list] = {
-        k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.EPOCH, C.FRAMES, C.DECODE_OK)}
+    out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.FRAME_INDEX,
+                                            C.EPOCH, C.FRAMES, C.DECODE_OK)}
     for i, video_id in enumerate(batch[C.VIDEO_ID]):
         clips = plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)
         try:
@@ -141,6 +141,7 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
             out[C.VIDEO_ID].append(str(video_id))
             out[C.LABEL].append(int(batch[C.LABEL][i]))
             out[C.CLIP_INDEX].append(k)
+            out[C.FRAME_INDEX].append(clips[k][0])
             out[C.EPOCH].append(epoch)
             out[C.FRAMES].append(frames)
             out[C.DECODE_OK].append(ok)
@@ -148,6 +149,7 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
         C.VIDEO_ID: np.asarray(out[C.VIDEO_ID], dtype=object),
         C.LABEL: np.asarray(out[C.LABEL], dtype=np.int64),
         C.CLIP_INDEX: np.asarray(out[C.CLIP_INDEX], dtype=np.int64),
+        C.FRAME_INDEX: np.asarray(out[C.FRAME_INDEX], dtype=np.int64),
         C.EPOCH: np.asarray(out[C.EPOCH], dtype=np.int64),
         C.FRAMES: np.stack(out[C.FRAMES]),
         C.DECODE_OK: np.asarray(out[C.DECODE_OK], dtype=bool),
