@@ -192,6 +192,38 @@ class SweepConfig:
                  self.grace_period_epochs)
 
 
+class FlowMethod(enum.StrEnum):
+    """Optical flow estimators; `raylab.data.optical_flow` maps each to its builder."""
+
+    TVL1 = "tvl1"
+    """Zach et al. 2007 TV-L1 (OpenCV): what the released two-stream flow uses (PAPERS.md 4.3)."""
+    FARNEBACK = "farneback"
+    DIS = "dis"
+    RAFT_SMALL = "raft_small"
+    RAFT_LARGE = "raft_large"
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """`raylab flow`: how optical flow is computed from video shards and stored as flow shards."""
+
+    method: FlowMethod = FlowMethod.TVL1
+    bound_px: float = 20.0
+    """Displacements are clipped to [-bound_px, bound_px] before the 0-255 rescale. The paper does
+    not state its range (PAPERS.md 4.3); +-20 px is the common flow tools' default and holds
+    nearly all UCF-101 motion at 320x240."""
+    size_px: int = 256
+    """Frames are resized (aspect kept) so the shorter side is size_px before flow is computed:
+    the paper's spatial-stream rescale (smallest side 256), so flow and RGB pixels align."""
+    raft_weights: str = ""
+    """A local torchvision RAFT state_dict file (.pth); required by the raft methods (nothing is
+    downloaded)."""
+
+    def __post_init__(self) -> None:
+        _require(self.bound_px > 0, "flow.bound_px", "a positive displacement", self.bound_px)
+        _require(self.size_px >= 16, "flow.size_px", "a pixel count >= 16", self.size_px)
+
+
 @dataclass(frozen=True)
 class TwoStreamConfig:
     """The two-stream protocol (`raylab two-stream`): both streams' settings as overrides of the

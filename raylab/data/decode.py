@@ -3,7 +3,9 @@
 Frames are addressed by their presentation timestamps (stored in the shard at ingest), so B-frames,
 pts gaps and variable frame rates do not shift indices. Output frames are the centre square of the
 picture resized to `size_px` (Karpathy et al. 2014: centre crop, resize), as uint8 (T, H, W, 3).
-PyAV is the backend here; a failure raises `DecodeError`, never returns silent zeros.
+`decode_video` is the other access pattern: every frame in order, whole picture, shorter side
+resized (what optical flow needs). PyAV is the backend here; a failure raises `DecodeError`, never
+returns silent zeros.
 """
 
 from __future__ import annotations
@@ -53,6 +55,35 @@ def decode_clips(
         raise DecodeError(
             f"{len(missing)} of {len(wanted)} frames not found (first pts {missing[0]})")
     return [np.stack([frames[int(frame_pts[i])] for i in clip]) for clip in clips]
+
+
+def decode_video(data: bytes, frame_pts: Sequence[int], *, short_side_px: int) -> np.ndarray:
+    """Every frame of the video, the whole picture resized (aspect kept) so its shorter side is
+    `short_side_px`, as uint8 (T, H, W, 3) in `frame_pts` order.
+
+    One forward decode, no seeks. Its centre square equals `decode_clips`' frame at
+    size_px=short_side_px up to resampling, so spatial crops can be aligned with it."""
+    wanted = {int(p) for p in frame_pts}
+    got: dict[int, np.ndarray] = {}
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(container.streams.video[0]):
+                if frame.pts in wanted:
+                    got[frame.pts] = _short_side(frame.to_image(), short_side_px)
+    except (av.error.FFmpegError, ValueError, OSError, IndexError) as err:
+        raise DecodeError(f"{type(err).__name__}: {err}") from None
+    missing = [p for p in frame_pts if int(p) not in got]
+    if missing:
+        raise DecodeError(
+            f"{len(missing)} of {len(frame_pts)} frames not found (first pts {missing[0]})")
+    return np.stack([got[int(p)] for p in frame_pts])
+
+
+def _short_side(image: Image.Image, side_px: int) -> np.ndarray:
+    w, h = image.size
+    scale = side_px / min(w, h)
+    size = (side_px, round(h * scale)) if w <= h else (round(w * scale), side_px)
+    return np.asarray(image.resize(size, Image.Resampling.BILINEAR))
 
 
 def _runs(frame_pts: Sequence[int], wanted: list[int]) -> list[list[int]]:

@@ -2,8 +2,9 @@
 
 One row per video holds every flow field (flow i goes from frame i to frame i + 1) as two uint8
 JPEG images, x (right) and y (down), quantised as Simonyan & Zisserman 2014 (sec. 6): displacement
-clipped to [-bound, bound] px and rescaled linearly to [0, 255]. `manifest.json` is written last
-(atomically) and is the contract: method, bound, size, classes, counts, files, rejects.
+clipped to [-bound, bound] px (FlowConfig.bound_px, default 20) and rescaled linearly to [0, 255].
+`manifest.json` is written last (atomically) and is the contract: method, bound, size, classes,
+split counts, files, rejects.
 This module does not compute flow (optical_flow.py) nor run the job (flow_job.py).
 """
 
@@ -25,9 +26,6 @@ from raylab.data import columns as C
 from raylab.data.shards import write_manifest
 
 FLOW_KIND = "flow"
-# The paper does not state its range (PAPERS.md 4.3); +-20 px is the common tools' default
-# (dense_flow, mmaction2's denseflow) and holds nearly all UCF-101 motion at 320x240.
-DEFAULT_BOUND_PX = 20.0
 # JPEG quality of OpenCV's imwrite default, which the common flow dumps use.
 DEFAULT_JPEG_QUALITY = 95
 FLOW_SCHEMA = pa.schema([

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from raylab.data.decode import DecodeError, decode_clip, decode_clips
+from raylab.data.decode import DecodeError, decode_clip, decode_clips, decode_video
 from raylab.data.shards import probe_video
 from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
 
@@ -54,3 +54,16 @@ def test_bad_requests_raise_decode_error(video):
         decode_clip(b"this is not a video", pts, [0], size_px=32)
     with pytest.raises(DecodeError, match="not found"):
         decode_clip(data[: len(data) // 3], pts, [len(pts) - 1], size_px=32)
+
+
+def test_decode_video_gives_every_frame_shorter_side_resized(video):
+    data, pts, full = video
+    frames = decode_video(data, pts, short_side_px=60)
+    assert frames.shape == (60, 60, 80, 3) and frames.dtype == np.uint8  # 320x240 -> 80x60
+    for i in (0, 31, 59):
+        want = np.asarray(full[i].resize((80, 60), Image.Resampling.BILINEAR))
+        assert np.array_equal(frames[i], want)
+    with pytest.raises(DecodeError, match="not found"):
+        decode_video(data[: len(data) // 3], pts, short_side_px=60)
+    with pytest.raises(DecodeError):
+        decode_video(b"this is not a video", pts, short_side_px=60)
