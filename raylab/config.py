@@ -90,10 +90,10 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class FlowConfig:
+class TemporalConfig:
     """The temporal stream's input: which flow shards, and how L fields become 2L channels."""
 
-    shards_dir: str = ""
+    flow_shards_dir: str = ""
     """Directory written by `raylab flow` (manifest "kind": "flow"); "" means the flow of the
     demo dataset."""
     stack_length: int = 10
@@ -105,9 +105,9 @@ class FlowConfig:
     """Subtract each displacement field's mean vector (the paper's camera-motion compensation)."""
 
     def __post_init__(self) -> None:
-        _require(self.stack_length >= 1, "flow.stack_length", ">= 1", self.stack_length)
-        _require(not self.bidirectional or self.stack_length % 2 == 0, "flow.stack_length",
-                 "an even number when flow.bidirectional is on", self.stack_length)
+        _require(self.stack_length >= 1, "temporal.stack_length", ">= 1", self.stack_length)
+        _require(not self.bidirectional or self.stack_length % 2 == 0, "temporal.stack_length",
+                 "an even number when temporal.bidirectional is on", self.stack_length)
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ class TwoStreamConfig:
     """The same for the optical-flow stream (dropout 0.9 from scratch, PAPERS.md 4.4)."""
     temporal_variants: tuple[tuple[tuple[str, Any], ...], ...] = ()
     """More temporal streams, each as overrides on top of `temporal` (e.g. Table 1b's rows:
-    (("flow.stack_length", 5),)); each is trained, scored and averaged with the spatial one."""
+    (("temporal.stack_length", 5),)); each is trained, scored and averaged with the spatial one."""
     test_frames: int = 25
     """Equally spaced frames (stack starts) per video at test time, 10 views each (4.5)."""
     svm_c: float = 1.0
@@ -260,7 +260,7 @@ class ExperimentConfig:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
-    flow: FlowConfig = field(default_factory=FlowConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     two_stream: TwoStreamConfig = field(default_factory=TwoStreamConfig)
 
     def __post_init__(self) -> None:

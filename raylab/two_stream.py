@@ -74,7 +74,7 @@ def score_stream(cfg: ExperimentConfig, fitted: FitResult, split: str) -> VideoS
     spec = ScorerSpec(model=to_dict(cfg.model),
                       weights_path=str(Path(fitted.checkpoint_dir) / MODEL_FILE),
                       num_classes=len(data.classes), crop_px=cfg.data.crop_px,
-                      stack_length=cfg.flow.stack_length, pixel_mean=cfg.data.pixel_mean,
+                      stack_length=cfg.temporal.stack_length, pixel_mean=cfg.data.pixel_mean,
                       pixel_scale=cfg.data.pixel_scale)
     scored = map_with_actor(data.evaluate(split), ViewScorer, constructor_kwargs={"spec": spec},
                             batch_size=cfg.data.batch_size,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from raylab.config import FlowConfig
+from raylab.config import TemporalConfig
 from raylab.data import columns as C
 from raylab.data.flow_shards import dequantise
 from raylab.data.flow_stack import build_stack, fit_field, stack_slots
@@ -27,7 +27,7 @@ StartPlanner = Callable[[str, int, int], list[int]]
 """(video_id, num_flows, epoch) -> stack start frames."""
 
 
-def stack_rows(batch: dict[str, list], plan: StartPlanner, cfg: FlowConfig, *, bound: float,
+def stack_rows(batch: dict[str, list], plan: StartPlanner, cfg: TemporalConfig, *, bound: float,
                size_px: int, epoch: int) -> dict[str, np.ndarray]:
     """One output row per planned stack of every video in `batch` (flow shard columns)."""
     out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.FRAME_INDEX,

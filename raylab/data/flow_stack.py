@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from raylab.config import FlowConfig, StackKind
+from raylab.config import StackKind, TemporalConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Slot:
     sign: float
 
 
-def stack_slots(start: int, cfg: FlowConfig, num_flows: int) -> list[Slot]:
+def stack_slots(start: int, cfg: TemporalConfig, num_flows: int) -> list[Slot]:
     """The L fields of the stack at frame `start`, in channel order; indices past either end
     of the video repeat its first/last flow (a video shorter than the stack)."""
     last = max(num_flows - 1, 0)
@@ -49,7 +49,7 @@ def stack_slots(start: int, cfg: FlowConfig, num_flows: int) -> list[Slot]:
     return forward + backward
 
 
-def start_range(num_flows: int, cfg: FlowConfig) -> tuple[int, int]:
+def start_range(num_flows: int, cfg: TemporalConfig) -> tuple[int, int]:
     """(first, last) start frame whose whole stack lies inside the video (first == last when
     the video is too short: its stack then repeats end flows)."""
     if cfg.bidirectional:
@@ -63,7 +63,7 @@ def start_range(num_flows: int, cfg: FlowConfig) -> tuple[int, int]:
     return first, last
 
 
-def plan_train_starts(video_id: str, num_flows: int, cfg: FlowConfig, *, count: int, seed: int,
+def plan_train_starts(video_id: str, num_flows: int, cfg: TemporalConfig, *, count: int, seed: int,
                       epoch: int) -> list[int]:
     """`count` random stack starts for this video and epoch (same inputs, same starts); the
     paper samples one per video per batch."""
@@ -73,7 +73,7 @@ def plan_train_starts(video_id: str, num_flows: int, cfg: FlowConfig, *, count: 
     return [int(s) for s in rng.integers(first, last + 1, size=count)]
 
 
-def plan_eval_starts(num_flows: int, cfg: FlowConfig, count: int) -> list[int]:
+def plan_eval_starts(num_flows: int, cfg: TemporalConfig, count: int) -> list[int]:
     """`count` equally spaced stack starts (the paper tests 25 per video, PAPERS.md 4.5)."""
     first, last = start_range(num_flows, cfg)
     return [int(s) for s in np.linspace(first, last, count).round()]
@@ -128,7 +128,7 @@ def bidirectional_trajectory_stack(forward: list[np.ndarray],
     return np.concatenate([trajectory_stack(forward), trajectory_stack(backward)], axis=0)
 
 
-def build_stack(fields: Mapping[int, np.ndarray], slots: list[Slot], cfg: FlowConfig
+def build_stack(fields: Mapping[int, np.ndarray], slots: list[Slot], cfg: TemporalConfig
                 ) -> np.ndarray:
     """(2L, H, W) float32 from decoded forward fields {flow index: (H, W, 2)} and the slots."""
     chosen = [fields[s.flow_index] * np.float32(s.sign) for s in slots]

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import ray.data
 from ray.data.collate_fn import NumpyBatchCollateFn
 
-from raylab.config import FlowConfig
+from raylab.config import TemporalConfig
 from raylab.data import columns as C
 from raylab.data import flow_samples
 from raylab.data.clips import plan_eval_clips, plan_train_clips
@@ -160,7 +160,7 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
 class StackRequest:
     """What the temporal stream needs from each flow video (see flow_stack, flow_samples)."""
 
-    flow: FlowConfig
+    stack: TemporalConfig
     bound: float
     """The flow shards' quantisation bound in px (their manifest's "bound")."""
     size_px: int
@@ -173,7 +173,7 @@ def flow_train_dataset(
 ) -> ray.data.Dataset:
     """`req.stacks_per_video` flow stacks per video, each at a random start seeded by (seed,
     epoch, video id), for every epoch in `epochs` (epoch-major, like train_dataset)."""
-    plan = functools.partial(_train_starts, cfg=req.flow, count=req.stacks_per_video,
+    plan = functools.partial(_train_starts, cfg=req.stack, count=req.stacks_per_video,
                              seed=seed)
     return _stacked(_epoch_items(files, seed=seed, epochs=epochs), plan, req)
 
@@ -181,16 +181,16 @@ def flow_train_dataset(
 def flow_eval_dataset(files: Sequence[str], req: StackRequest) -> ray.data.Dataset:
     """`req.stacks_per_video` stacks per video at equally spaced starts (the paper: 25)."""
     items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
-    plan = functools.partial(_eval_starts, cfg=req.flow, count=req.stacks_per_video)
+    plan = functools.partial(_eval_starts, cfg=req.stack, count=req.stacks_per_video)
     return _stacked(items, plan, req)
 
 
-def _train_starts(video_id: str, num_flows: int, epoch: int, *, cfg: FlowConfig, count: int,
+def _train_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConfig, count: int,
                   seed: int) -> list[int]:
     return plan_train_starts(video_id, num_flows, cfg, count=count, seed=seed, epoch=epoch)
 
 
-def _eval_starts(video_id: str, num_flows: int, epoch: int, *, cfg: FlowConfig, count: int
+def _eval_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConfig, count: int
                  ) -> list[int]:
     return plan_eval_starts(num_flows, cfg, count)
 
@@ -209,7 +209,7 @@ def _stack_row_groups(items: dict[str, np.ndarray], *, plan, req: StackRequest
         with fs.open_input_file(inner) as f:
             table = pq.ParquetFile(f).read_row_group(int(group),
                                                      columns=flow_samples.READ_COLUMNS)
-        yield flow_samples.stack_rows(table.to_pydict(), plan, req.flow, bound=req.bound,
+        yield flow_samples.stack_rows(table.to_pydict(), plan, req.stack, bound=req.bound,
                                       size_px=req.size_px, epoch=int(epoch))
 
 

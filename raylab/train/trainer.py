@@ -65,11 +65,11 @@ class RunData:
 
 
 def run_data(cfg: ExperimentConfig) -> RunData:
-    """RGB clips from data.shards_dir, or flow stacks from flow.shards_dir (flow models)."""
+    """RGB clips from data.shards_dir, or for flow models stacks from temporal.flow_shards_dir."""
     if stream_input(cfg.model.name) is StreamInput.FLOW:
-        flow_dir = Path(cfg.flow.shards_dir).resolve()
+        flow_dir = Path(cfg.temporal.flow_shards_dir).resolve()
         manifest = read_flow_manifest(flow_dir)
-        stack_req = StackRequest(cfg.flow, float(manifest["bound"]), cfg.data.resize_px,
+        stack_req = StackRequest(cfg.temporal, float(manifest["bound"]), cfg.data.resize_px,
                                  cfg.data.train_clips_per_video)
         test_req = dataclasses.replace(stack_req,
                                        stacks_per_video=cfg.data.eval_clips_per_video)

@@ -51,7 +51,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     torch.manual_seed(cfg.seed + rank)
     device = ray.train.torch.get_device()  # [1] this worker's GPU, or CPU
     model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px,
-                        stack_length=cfg.flow.stack_length)
+                        stack_length=cfg.temporal.stack_length)
     optimizer = make_optimizer(model, cfg.optim)
     state = ckpt.TrainState()
     restored = ray.train.get_checkpoint()  # [2] the latest registered checkpoint after a restart

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import pytest
 
-from raylab.config import FlowConfig
+from raylab.config import TemporalConfig
 from raylab.data import columns as C
 from raylab.data.flow_samples import READ_COLUMNS, stack_rows
 from raylab.data.flow_shards import read_flow_manifest, read_flow_rows
@@ -25,7 +25,7 @@ def rows(tiny_flow_shards):
 
 def test_stacks_carry_ids_and_show_the_classes_motion(rows):
     manifest, batch = rows
-    cfg = FlowConfig(stack_length=4, mean_subtraction=False)
+    cfg = TemporalConfig(stack_length=4, mean_subtraction=False)
     plan = functools.partial(_eval_plan, cfg=cfg, count=3)
     out = stack_rows(batch, plan, cfg, bound=manifest["bound"], size_px=16, epoch=0)
     n = len(batch[C.VIDEO_ID])
@@ -45,7 +45,7 @@ def test_a_field_that_does_not_decode_gives_zero_stacks_marked_not_ok(rows):
     manifest, batch = rows
     broken = {k: list(v) for k, v in batch.items()}
     broken[C.FLOW_X][0] = [b"not a jpeg"] * len(broken[C.FLOW_X][0])
-    cfg = FlowConfig(stack_length=2)
+    cfg = TemporalConfig(stack_length=2)
     plan = functools.partial(_eval_plan, cfg=cfg, count=2)
     out = stack_rows(broken, plan, cfg, bound=manifest["bound"], size_px=16, epoch=0)
     assert list(out[C.DECODE_OK][:2]) == [False, False] and out[C.DECODE_OK][2:].all()

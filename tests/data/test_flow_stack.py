@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from raylab.config import FlowConfig, StackKind
+from raylab.config import StackKind, TemporalConfig
 from raylab.data.flow_stack import (
     build_stack,
     fit_field,
@@ -32,7 +32,7 @@ def _ramp_x() -> np.ndarray:
 
 def test_flow_stacking_interleaves_x_and_y_of_each_field():
     fields = {i: _const(i + 1, -(i + 1)) for i in range(6)}
-    cfg = FlowConfig(stack_length=3, mean_subtraction=False)
+    cfg = TemporalConfig(stack_length=3, mean_subtraction=False)
     stack = build_stack(fields, stack_slots(2, cfg, 6), cfg)
     assert stack.shape == (6, H, W) and stack.dtype == np.float32
     assert [float(stack[c, 0, 0]) for c in range(6)] == [3, -3, 4, -4, 5, -5]
@@ -40,13 +40,13 @@ def test_flow_stacking_interleaves_x_and_y_of_each_field():
 
 def test_constant_motion_gives_the_same_stack_either_way_and_zero_after_mean_subtraction():
     fields = {i: _const(1.5, -0.5) for i in range(4)}
-    raw = FlowConfig(stack_length=4, mean_subtraction=False)
+    raw = TemporalConfig(stack_length=4, mean_subtraction=False)
     flow = build_stack(fields, stack_slots(0, raw, 4), raw)
-    traj_cfg = FlowConfig(stack_length=4, mean_subtraction=False, stacking=StackKind.TRAJECTORY)
+    traj_cfg = TemporalConfig(stack_length=4, mean_subtraction=False, stacking=StackKind.TRAJECTORY)
     traj = build_stack(fields, stack_slots(0, traj_cfg, 4), traj_cfg)
     np.testing.assert_allclose(flow, traj)
     assert np.allclose(flow[0::2], 1.5) and np.allclose(flow[1::2], -0.5)
-    centred = FlowConfig(stack_length=4)
+    centred = TemporalConfig(stack_length=4)
     assert np.abs(build_stack(fields, stack_slots(0, centred, 4), centred)).max() < 1e-6
 
 
@@ -54,8 +54,8 @@ def test_trajectory_stacking_samples_the_next_field_where_the_pixel_moved():
     # Field 0 moves every pixel 2.5 px right; field 1's x displacement equals the column, so
     # flow stacking reads column u and trajectory stacking reads column u + 2.5 (bilinear).
     fields = {0: _const(2.5, 0.0), 1: _ramp_x()}
-    flow_cfg = FlowConfig(stack_length=2, mean_subtraction=False)
-    traj_cfg = FlowConfig(stack_length=2, mean_subtraction=False, stacking=StackKind.TRAJECTORY)
+    flow_cfg = TemporalConfig(stack_length=2, mean_subtraction=False)
+    traj_cfg = TemporalConfig(stack_length=2, mean_subtraction=False, stacking=StackKind.TRAJECTORY)
     flow = build_stack(fields, stack_slots(0, flow_cfg, 2), flow_cfg)
     traj = build_stack(fields, stack_slots(0, traj_cfg, 2), traj_cfg)
     np.testing.assert_allclose(traj[:2], flow[:2])  # the first field is never moved
@@ -68,27 +68,27 @@ def test_trajectory_stacking_samples_the_next_field_where_the_pixel_moved():
 
 def test_bidirectional_stack_uses_forward_then_negated_preceding_flows():
     fields = {i: _const(i + 1, 0.0) for i in range(10)}
-    cfg = FlowConfig(stack_length=4, bidirectional=True, mean_subtraction=False)
+    cfg = TemporalConfig(stack_length=4, bidirectional=True, mean_subtraction=False)
     slots = stack_slots(5, cfg, 10)
     assert [(s.flow_index, s.sign) for s in slots] == [(5, 1), (6, 1), (4, -1), (3, -1)]
     stack = build_stack(fields, slots, cfg)
     assert [float(stack[c, 0, 0]) for c in range(0, 8, 2)] == [6, 7, -5, -4]
-    traj = FlowConfig(stack_length=4, bidirectional=True, mean_subtraction=False,
+    traj = TemporalConfig(stack_length=4, bidirectional=True, mean_subtraction=False,
                       stacking=StackKind.TRAJECTORY)
     np.testing.assert_allclose(build_stack(fields, slots, traj), stack)  # constant fields
 
 
 def test_start_range_leaves_room_for_the_whole_stack():
-    assert start_range(20, FlowConfig(stack_length=10)) == (0, 10)
-    assert start_range(20, FlowConfig(stack_length=10, bidirectional=True)) == (5, 15)
+    assert start_range(20, TemporalConfig(stack_length=10)) == (0, 10)
+    assert start_range(20, TemporalConfig(stack_length=10, bidirectional=True)) == (5, 15)
     # too short: one start in the middle, indices past the end repeat the last flow
-    assert start_range(4, FlowConfig(stack_length=10)) == (2, 2)
-    slots = stack_slots(2, FlowConfig(stack_length=10), 4)
+    assert start_range(4, TemporalConfig(stack_length=10)) == (2, 2)
+    slots = stack_slots(2, TemporalConfig(stack_length=10), 4)
     assert [s.flow_index for s in slots] == [2, 3] + [3] * 8
 
 
 def test_train_starts_are_seeded_random_and_eval_starts_equally_spaced():
-    cfg = FlowConfig(stack_length=5)
+    cfg = TemporalConfig(stack_length=5)
     starts = {s for e in range(30)
               for s in plan_train_starts("v", 40, cfg, count=1, seed=0, epoch=e)}
     assert len(starts) > 5 and min(starts) >= 0 and max(starts) <= 35
