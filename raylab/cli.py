@@ -1,4 +1,4 @@
-"""`raylab {demo,ingest,train,sweep,two-stream,ui}`: the command line, one explicit table of commands.
+"""`raylab {demo,ingest,train,sweep,ui}`: the command line, one explicit table of commands.
 
 Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
 thing and what was expected, exit code 2, no traceback.
