@@ -1,4 +1,4 @@
-"""`raylab {demo,ingest,train,sweep,ui}`: the command line, one explicit table of commands.
+"""`raylab {demo,ingest,flow,train,sweep,ui}`: the command line, one explicit table of commands.
 
 Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
 thing and what was expected, exit code 2, no traceback.
@@ -30,6 +30,21 @@ def _ingest(args: argparse.Namespace) -> int:
     counts = manifest["counts"]
     print(f"ingest: {counts['train']} train / {counts['test']} test videos -> {args.out} "
           f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
+    return 0
+
+
+def _flow(args: argparse.Namespace) -> int:
+    from raylab.config import FlowConfig, from_dict
+    from raylab.data.flow_job import run_flow
+
+    given = {"method": args.method, "bound_px": args.bound, "size_px": args.size,
+             "raft_weights": args.raft_weights}
+    cfg = from_dict(FlowConfig, {k: v for k, v in given.items() if v is not None},
+                    prefix="flow.")
+    run = run_flow(Path(args.shards), Path(args.out), cfg, workers=args.workers,
+                   gpus_per_worker=args.gpus_per_worker, address=args.address, fresh=args.fresh)
+    print(f"flow: {run.pairs_computed} frame pairs in {run.parts_computed} parts computed, "
+          f"{run.parts_skipped} parts already done -> {args.out}")
     return 0
 
 
@@ -98,6 +113,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("flow", help="optical flow of every video in shards -> flow shards (Ray)")
+    p.add_argument("--shards", required=True, help="a directory written by `raylab ingest`")
+    p.add_argument("--out", required=True, help="flow shards go here; a rerun resumes")
+    p.add_argument("--method", default=None, help="tvl1 (default), farneback, dis, raft_small, "
+                                                  "raft_large")
+    p.add_argument("--bound", type=float, default=None,
+                   help="clip displacements to +-BOUND px before the 0-255 rescale (default 20)")
+    p.add_argument("--size", type=int, default=None,
+                   help="resize frames so the shorter side is SIZE px first (default 256)")
+    p.add_argument("--raft-weights", default="", help="local RAFT state_dict for raft_*")
+    p.add_argument("--workers", type=int, default=1, help="Ray workers (one CPU each)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0)
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.add_argument("--fresh", action="store_true", help="discard flow already in --out")
+    p.set_defaults(handler=_flow)
 
     for name, handler, helptext in (("train", _train, "train one experiment with Ray Train"),
                                     ("sweep", _sweep, "run an experiment's sweep with Ray Tune")):

@@ -14,6 +14,11 @@ from raylab.cli import main
      "data.shards_dir: /nonexistent/shards has no manifest.json"),
     (["sweep", "karpathy_fusion", "--set", "data.batch_size=0"], "data.batch_size: expected >= 1"),
     (["ingest", "ucf101", "--root", "/nonexistent/ucf", "--out", "/tmp/x"], "/nonexistent/ucf"),
+    (["flow", "--shards", "/nonexistent/shards", "--out", "/tmp/x"],
+     "/nonexistent/shards/manifest.json: expected a manifest.json"),
+    (["flow", "--shards", "/x", "--out", "/tmp/x", "--method", "brox"],
+     "flow.method: expected one of tvl1, farneback"),
+    (["flow", "--shards", "/x", "--out", "/tmp/x", "--bound", "0"], "flow.bound_px: expected"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, fragment, capsys):
     assert main(argv) == 2

@@ -42,6 +42,7 @@ FLOW_SCHEMA = pa.schema([
 ])
 # A row group is what a reader fetches at once: ~8 videos of flow at 256 px are a few tens of MiB.
 ROW_GROUP_VIDEOS = 8
+_REJECTS_KEY = "raylab.rejects"
 MANIFEST_KEYS = ("kind", "method", "bound", "size", "classes", "source_shards", "splits",
                  "files", "rejects")
 
@@ -115,15 +116,20 @@ def read_flow_rows(
     return table.to_pydict()
 
 
-def write_flow_part(rows: Iterable[dict[str, Any]], path: Path) -> int:
+def write_flow_part(
+    rows: Iterable[dict[str, Any]], path: Path, *, rejects: Sequence[dict[str, str]] = (),
+) -> int:
     """Write rows to one Parquet file, atomically (a temporary file renamed into place), so the
-    file's presence means it is complete: the job's resume marker. Returns the row count."""
+    file's presence means it is complete: the job's resume marker. `rejects` ({video_id, reason}
+    of the videos this part lacks) ride in the file's metadata, so they are as durable as the rows.
+    Returns the row count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    schema = FLOW_SCHEMA.with_metadata({_REJECTS_KEY: json.dumps(list(rejects))})
     count = 0
     try:
-        with pq.ParquetWriter(tmp, FLOW_SCHEMA) as writer:
+        with pq.ParquetWriter(tmp, schema) as writer:
             buffer: list[dict[str, Any]] = []
             for row in rows:
                 _check_row(row)
@@ -140,6 +146,17 @@ def write_flow_part(rows: Iterable[dict[str, Any]], path: Path) -> int:
         raise
     os.replace(tmp, path)
     return count
+
+
+def read_part_rejects(path: str | Path) -> list[dict[str, str]]:
+    """The rejects a part was written with (reads the footer only)."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(_REJECTS_KEY.encode(), b"[]"))
+
+
+def part_rows(path: str | Path) -> int:
+    """Videos in a part (reads the footer only)."""
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def _check_row(row: dict[str, Any]) -> None:

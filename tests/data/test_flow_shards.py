@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from raylab.config import ConfigError
@@ -15,9 +16,11 @@ from raylab.data.flow_shards import (
     FLOW_SCHEMA,
     dequantise,
     from_levels,
+    part_rows,
     quantise,
     read_flow_manifest,
     read_flow_rows,
+    read_part_rejects,
     to_levels,
     write_flow_part,
     write_flow_shards,
@@ -152,11 +155,13 @@ def test_write_part_is_atomic_and_checks_rows(tmp_path: Path) -> None:
         write_flow_part([{k: v for k, v in row.items() if k != C.GROUP}], tmp_path / "p.parquet")
     assert write_flow_part([], tmp_path / "empty.parquet") == 0
     assert read_flow_rows(tmp_path / "empty.parquet")[C.VIDEO_ID] == []
-    assert write_flow_part([row] * 10, tmp_path / "p.parquet") == 10
-    import pyarrow.parquet as pq
-
+    rejects = [{"video_id": "A/z", "reason": "cannot decode"}]
+    assert write_flow_part([row] * 10, tmp_path / "p.parquet", rejects=rejects) == 10
     f = pq.ParquetFile(tmp_path / "p.parquet")
     assert f.schema_arrow.equals(FLOW_SCHEMA) and f.num_row_groups == 2
+    assert read_part_rejects(tmp_path / "p.parquet") == rejects
+    assert read_part_rejects(tmp_path / "empty.parquet") == []
+    assert part_rows(tmp_path / "p.parquet") == 10
 
 
 def test_flow_manifest_errors(tmp_path: Path) -> None:
