@@ -4,8 +4,8 @@ The demo dataset's 8 classes are (shape: appearance) x (direction: motion). One 
 the shape, not the direction: the spatial stream's ceiling is 1/4 (chance 1/8). Optical flow
 shows the direction; with the shape's boundary blurred by flow estimation, the temporal stream
 is expected to get the direction but not reliably the shape. Fusing the two should beat both.
-Flow is computed by `raylab flow` (TV-L1) on first use. Table 1b's temporal variants (L, stacking,
-bi-directional, mean subtraction) are in two_stream_table.py.
+Flow is computed by `raylab flow` (DIS, see experiments.DEMO_FLOW) on first use. Table 1b's
+temporal variants (L, stacking, bi-directional, mean subtraction) are in two_stream_table.py.
 
 Run:      raylab two-stream two_stream
 Expected: spatial ~0.25, temporal well above it, fused (averaging, SVM) above both.
