@@ -76,10 +76,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _two_stream(args: argparse.Namespace) -> int:
     from raylab import experiments
+    from raylab.train.trainer import connect, cpus_needed
     from raylab.two_stream import run_two_stream
 
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
-    cfg = experiments.ensure_flow(experiments.ensure_data(cfg))
+    cfg = experiments.ensure_data(cfg)
+    connect(args.address, cpus_needed(cfg))  # one Ray, sized for training, for flow too
+    cfg = experiments.ensure_flow(cfg)
     result = run_two_stream(cfg, address=args.address)
     print(result.table())
     print(f"two-stream {cfg.name} finished in {result.seconds:.0f} s; MLflow parent run "
