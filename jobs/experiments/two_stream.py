@@ -31,13 +31,13 @@ TEMPORAL = (("model.name", "cnn_m_2048_temporal"), ("data.flip_p", 0.0))
 
 def config() -> ExperimentConfig:
     # Narrow nets (1/8 of CNN-M-2048's widths) and 48 px crops: the paper's code path sized for
-    # 2 CPU cores. 8 random frames / stacks per training video per epoch.
+    # 2 CPU cores. 4 random frames / stacks per training video per epoch.
     return ExperimentConfig(
         name="two_stream",
-        data=DataConfig(resize_px=56, crop_px=48, flip_p=0.0, train_clips_per_video=8,
+        data=DataConfig(resize_px=56, crop_px=48, flip_p=0.0, train_clips_per_video=4,
                         eval_clips_per_video=2, batch_size=16, pixel_scale=64.0),
         model=ModelConfig(name=ModelName.CNN_M_2048, width_mult=0.125, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=6, lr_decay_epochs=(5,)),
+        optim=OptimConfig(lr=0.01, num_epochs=4, lr_decay_epochs=(3,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment="two_stream"),
         temporal=TemporalConfig(stack_length=10),
