@@ -28,20 +28,20 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _tvl1() -> PairFn:
+def _tvl1(_raft_weights: str) -> PairFn:
     # OpenCV's defaults (5 scales of 0.8, 5 warps, lambda 0.15, median filter 5) are those the
     # common two-stream flow dumps (dense_flow) run with.
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     return lambda prev, nxt: tvl1.calc(_gray(prev), _gray(nxt), None)
 
 
-def _farneback() -> PairFn:
+def _farneback(_raft_weights: str) -> PairFn:
     # OpenCV tutorial settings: 3-level pyramid of 0.5, 15 px window, 3 iterations, poly_n 5.
     return lambda prev, nxt: cv2.calcOpticalFlowFarneback(
         _gray(prev), _gray(nxt), None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def _dis() -> PairFn:
+def _dis(_raft_weights: str) -> PairFn:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return lambda prev, nxt: dis.calc(_gray(prev), _gray(nxt), None)
 
@@ -99,11 +99,14 @@ class _Raft:
         return flow[:, :, :h, :w].permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-# The explicit table of methods: each builds a pair function once (a model or OpenCV object).
-_BUILDERS: dict[FlowMethod, Callable[[], PairFn]] = {
+# The explicit table of methods: each builds its pair function once (an OpenCV object or a
+# network), given the RAFT weights file (which only the RAFT builders read).
+_BUILDERS: dict[FlowMethod, Callable[[str], PairFn]] = {
     FlowMethod.TVL1: _tvl1,
     FlowMethod.FARNEBACK: _farneback,
     FlowMethod.DIS: _dis,
+    FlowMethod.RAFT_SMALL: lambda weights: _Raft(FlowMethod.RAFT_SMALL, weights),
+    FlowMethod.RAFT_LARGE: lambda weights: _Raft(FlowMethod.RAFT_LARGE, weights),
 }
 
 
@@ -117,12 +120,7 @@ class FlowEstimator:
         except ValueError:
             choices = ", ".join(m.value for m in FlowMethod)
             raise ConfigError(f"flow.method: expected one of {choices}, got {method!r}") from None
-        self._raft: _Raft | None = None
-        if self.method in (FlowMethod.RAFT_SMALL, FlowMethod.RAFT_LARGE):
-            self._raft = _Raft(self.method, raft_weights)
-            self._pair: PairFn = self._raft
-        else:
-            self._pair = _BUILDERS[self.method]()
+        self._pair = _BUILDERS[self.method](raft_weights)
 
     def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         _check_frames(prev, "prev")
@@ -139,12 +137,12 @@ class FlowEstimator:
             raise ValueError(f"flow: expected uint8 (T >= 2, H, W, 3) frames, got "
                              f"{frames.dtype} {frames.shape}")
         _check_frames(frames[0], "frames")
-        if self._raft is None:
+        if not isinstance(self._pair, _Raft):
             return np.stack([self(frames[i], frames[i + 1]) for i in range(len(frames) - 1)])
         chunks = []
         for start in range(0, len(frames) - 1, _RAFT_BATCH_PAIRS):
             stop = min(start + _RAFT_BATCH_PAIRS, len(frames) - 1)
-            chunks.append(self._raft.batch(frames[start:stop], frames[start + 1:stop + 1]))
+            chunks.append(self._pair.batch(frames[start:stop], frames[start + 1:stop + 1]))
         return np.concatenate(chunks)
 
 

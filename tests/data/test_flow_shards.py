@@ -162,6 +162,8 @@ def test_write_part_is_atomic_and_checks_rows(tmp_path: Path) -> None:
     assert read_part_rejects(tmp_path / "p.parquet") == rejects
     assert read_part_rejects(tmp_path / "empty.parquet") == []
     assert part_rows(tmp_path / "p.parquet") == 10
+    second = read_flow_rows(tmp_path / "p.parquet", row_group=1, columns=[C.VIDEO_ID])
+    assert second == {C.VIDEO_ID: ["A/a", "A/a"]}  # groups of 8 videos: 8 + 2
 
 
 def test_flow_manifest_errors(tmp_path: Path) -> None:
