@@ -7,8 +7,9 @@ stream (Table 3's "+ averaging" column): L = 1 and 5; L = 10 without mean subtra
 trajectory stacking with and without it; bi-directional flow stacking.
 
 Run:      raylab two-stream two_stream_table
-Expected: spatial ~0.25 (it cannot see the direction); temporal streams far above it; fusion at
-          least as good as the better stream.
+Expected: spatial ~0.25 (it cannot see the direction); temporal streams above it; fusion at
+          least as good as the better stream. Not yet measured: 8 trainings did not fit the
+          2-core budget (see two_stream.py for the measured two-stream rows).
 """
 
 import dataclasses
