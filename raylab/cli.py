@@ -78,6 +78,22 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _two_stream(args: argparse.Namespace) -> int:
+    from raylab import experiments
+    from raylab.train.trainer import connect, cpus_needed
+    from raylab.two_stream import run_two_stream
+
+    cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
+    cfg = experiments.ensure_data(cfg)
+    connect(args.address, cpus_needed(cfg))  # one Ray, sized for training, for flow too
+    cfg = experiments.ensure_flow(cfg)
+    result = run_two_stream(cfg, address=args.address)
+    print(result.table())
+    print(f"two-stream {cfg.name} finished in {result.seconds:.0f} s; MLflow parent run "
+          f"{result.parent_run_id} in {result.tracking_uri}")
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     from raylab.track.server import ui_command
 
@@ -140,6 +156,14 @@ def _parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("two-stream", help="both two-stream nets, 25x10-view test, both fusions")
+    p.add_argument("experiment", help="name in jobs/experiments/ or a path to a .py file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set temporal.stack_length=5")
+    p.add_argument("--smoke", action="store_true", help="the experiment's smoke() variant")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.set_defaults(handler=_two_stream)
 
     p = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 over the work dir's store")
     p.add_argument("--workdir", default="work")

@@ -70,6 +70,15 @@ class ModelName(enum.StrEnum):
     GOOGLENET = "googlenet"
 
 
+class StackKind(enum.StrEnum):
+    """How the temporal stream's input samples L flow fields (Simonyan & Zisserman 2014, 3.1)."""
+
+    FLOW = "flow"
+    """Optical-flow stacking (eq. 1): every field sampled at the same pixel."""
+    TRAJECTORY = "trajectory"
+    """Trajectory stacking (eq. 2): field k sampled where the pixel's trajectory is at step k."""
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
@@ -113,6 +122,27 @@ class DataConfig:
         _require(self.pixel_scale > 0, "data.pixel_scale", "> 0", self.pixel_scale)
         _require(self.shuffle_buffer_clips >= 0, "data.shuffle_buffer_clips", ">= 0",
                  self.shuffle_buffer_clips)
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """The temporal stream's input: which flow shards, and how L fields become 2L channels."""
+
+    flow_shards_dir: str = ""
+    """Directory written by `raylab flow` (manifest "kind": "flow"); "" means the flow of the
+    demo dataset."""
+    stack_length: int = 10
+    """L: flow fields per input (2L channels, x/y interleaved); the paper's default is 10."""
+    stacking: StackKind = StackKind.FLOW
+    bidirectional: bool = False
+    """L/2 fields forward from the sampled frame and L/2 backward before it (L must be even)."""
+    mean_subtraction: bool = True
+    """Subtract each displacement field's mean vector (the paper's camera-motion compensation)."""
+
+    def __post_init__(self) -> None:
+        _require(self.stack_length >= 1, "temporal.stack_length", ">= 1", self.stack_length)
+        _require(not self.bidirectional or self.stack_length % 2 == 0, "temporal.stack_length",
+                 "an even number when temporal.bidirectional is on", self.stack_length)
 
 
 @dataclass(frozen=True)
@@ -270,6 +300,26 @@ class TransferConfig:
         _require(self.stage1_epochs == 0 or self.depth != FinetuneDepth.SCRATCH,
                  "transfer.stage1_epochs", "0 with transfer.depth=scratch (nothing is "
                  "pre-trained)", self.stage1_epochs)
+class TwoStreamConfig:
+    """The two-stream protocol (`raylab two-stream`): both streams' settings as overrides of the
+    experiment, their 25 x 10-view test scores, and late fusion."""
+
+    spatial: tuple[tuple[str, Any], ...] = (("model.name", "cnn_m_2048"),)
+    """((dotted field, value), ...) applied to the experiment for the RGB stream."""
+    temporal: tuple[tuple[str, Any], ...] = (("model.name", "cnn_m_2048_temporal"),
+                                             ("model.dropout", 0.9))
+    """The same for the optical-flow stream (dropout 0.9 from scratch, PAPERS.md 4.4)."""
+    temporal_variants: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    """More temporal streams, each as overrides on top of `temporal` (e.g. Table 1b's rows:
+    (("temporal.stack_length", 5),)); each is trained, scored and averaged with the spatial one."""
+    test_frames: int = 25
+    """Equally spaced frames (stack starts) per video at test time, 10 views each (4.5)."""
+    svm_c: float = 1.0
+    """Regularisation of the linear SVM fused on L2-normalised softmax scores (4.6)."""
+
+    def __post_init__(self) -> None:
+        _require(self.test_frames >= 1, "two_stream.test_frames", ">= 1", self.test_frames)
+        _require(self.svm_c > 0, "two_stream.svm_c", "> 0", self.svm_c)
 
 
 @dataclass(frozen=True)
@@ -286,6 +336,8 @@ class ExperimentConfig:
     track: TrackConfig = field(default_factory=TrackConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    two_stream: TwoStreamConfig = field(default_factory=TwoStreamConfig)
 
     def __post_init__(self) -> None:
         _require(bool(self.name) and "/" not in self.name, "name",
@@ -293,6 +345,14 @@ class ExperimentConfig:
         for key, values in self.sweep.grid:
             for value in values:
                 apply_overrides(dataclasses.replace(self, sweep=SweepConfig()), {key: value})
+        ts = self.two_stream
+        streams = [ts.spatial, ts.temporal, *(ts.temporal + v for v in ts.temporal_variants)]
+        if any(streams):
+            # Checked on a copy without stream overrides, or checking would recurse.
+            plain = dataclasses.replace(self, sweep=SweepConfig(),
+                                        two_stream=TwoStreamConfig(spatial=(), temporal=()))
+            for stream in streams:
+                apply_overrides(plain, dict(stream))
 
 
 def _require(ok: bool, key: str, expected: str, got: Any) -> None:

@@ -34,3 +34,48 @@ def tiny_shards(tmp_path_factory) -> Path:
     out = root / "shards"
     ingest_ucf101(root, 1, out, progress=lambda _: None)
     return out
+
+
+def write_motion_flow(shards: Path, out: Path, *, size_px: int = 32, speed_px: float = 2.0,
+                      bound: float = 8.0) -> dict:
+    """Flow shards for the videos of `shards` from known motion, no flow estimation: a square
+    object of the class's direction ("...Left" moves left) over a still background."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from raylab.data import columns as C
+    from raylab.data.flow_shards import quantise, write_flow_shards
+    from raylab.data.shards import read_manifest
+    from raylab.data.sources.synthetic import DIRECTIONS
+
+    manifest = read_manifest(shards)
+    rows = []
+    for split in C.SHARD_SPLITS:
+        for rel in manifest["files"][split]:
+            table = pq.read_table(shards / rel, columns=[
+                C.VIDEO_ID, C.LABEL, C.CLASS_NAME, C.SPLIT, C.GROUP, C.NUM_FRAMES]).to_pylist()
+            for video in table:
+                dx, dy = DIRECTIONS[next(d for d in DIRECTIONS if video[C.CLASS_NAME].endswith(d))]
+                fields = []
+                for t in range(video[C.NUM_FRAMES] - 1):
+                    field = np.zeros((size_px, size_px, 2), np.float32)
+                    c = size_px // 2 + int(round((t - video[C.NUM_FRAMES] / 2) * 0.3))
+                    field[c - 5:c + 5, c - 5:c + 5] = (dx * speed_px, dy * speed_px)
+                    fields.append(quantise(field, bound))
+                rows.append({
+                    C.VIDEO_ID: video[C.VIDEO_ID], C.LABEL: video[C.LABEL],
+                    C.CLASS_NAME: video[C.CLASS_NAME], C.SPLIT: video[C.SPLIT],
+                    C.GROUP: video[C.GROUP], C.NUM_FLOWS: len(fields),
+                    C.HEIGHT: size_px, C.WIDTH: size_px,
+                    C.FLOW_X: [x for x, _ in fields], C.FLOW_Y: [y for _, y in fields]})
+    return write_flow_shards(rows, out, {
+        "method": "known-motion", "bound": bound, "size": size_px,
+        "classes": manifest["classes"], "source_shards": str(shards), "rejects": []})
+
+
+@pytest.fixture(scope="session")
+def tiny_flow_shards(tiny_shards, tmp_path_factory) -> Path:
+    """Flow shards of `tiny_shards` from the classes' known motion (see write_motion_flow)."""
+    out = tmp_path_factory.mktemp("tiny_flow")
+    write_motion_flow(tiny_shards, out)
+    return out

@@ -25,7 +25,10 @@ SOURCE_PATH = "source_path"    # str, path relative to the videos folder (UCF-10
 CLIP_INDEX = "clip_index"      # int32, which clip of its video (0..K-1)
 EPOCH = "epoch"                # int32, the epoch a training clip was planned for
 FRAME_INDICES = "frame_indices"  # list<int32>, frame numbers of the clip, ascending
-FRAMES = "frames"              # uint8 (T, H, W, 3)
+FRAMES = "frames"              # uint8 (T, H, W, 3); flow datasets: float16 stack (2L, H, W)
+FRAME_INDEX = "frame_index"    # int32, the sampled frame t (a flow stack starts at flow t)
+VIEW_INDEX = "view_index"      # int32, test view of a sample (flow_augment.TEN_CROP_VIEWS)
+PROBS = "probs"                # float32 (num_classes,), softmax scores of one view
 DECODE_OK = "decode_ok"        # bool, False when decoding failed (frames are zeros then)
 
 # --- flow shard rows (written by `raylab flow`, one per video; see flow_shards.py) ---

@@ -2,6 +2,7 @@
 
 shard row groups -> plan clips (pure: row, seed, epoch) -> decode only those frames (PyAV, CPU
 tasks) -> rows {video_id, label, clip_index, epoch, frames uint8 (T, H, W, 3), decode_ok}.
+Flow shards take the same road with flow stacks (flow_samples) in place of decoded clips.
 The unit of work is one Parquet row group (a few videos), listed epoch-major as (epoch, file,
 row group) items, so training streams every remaining epoch as one dataset without stalling at epoch
 boundaries, and every row knows the epoch its clips are planned for. (`read_parquet` cannot tag
@@ -23,9 +24,12 @@ import pyarrow.parquet as pq
 import ray.data
 from ray.data.collate_fn import NumpyBatchCollateFn
 
+from raylab.config import TemporalConfig
 from raylab.data import columns as C
+from raylab.data import flow_samples
 from raylab.data.clips import plan_eval_clips, plan_train_clips
 from raylab.data.decode import DecodeError, decode_clips
+from raylab.data.flow_stack import plan_eval_starts, plan_train_starts
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +55,7 @@ def train_dataset(
     """Random clips for every epoch in `epochs`, epoch after epoch, as one streamed dataset.
 
     Within an epoch the row groups come in a seeded random order (a different one each epoch)."""
-    groups = row_groups(files)
-    items = []
-    for epoch in epochs:
-        order = np.random.default_rng([seed, epoch]).permutation(len(groups))
-        items += [{"epoch": epoch, "file": groups[i][0], "row_group": groups[i][1]} for i in order]
+    items = _epoch_items(files, seed=seed, epochs=epochs)
     plan = functools.partial(
         _train_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video, seed=seed,
@@ -71,6 +71,16 @@ def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
         clips_per_video=req.clips_per_video,
     )
     return _decoded(items, plan, req.size_px)
+
+
+def _epoch_items(files: Sequence[str], *, seed: int, epochs: range) -> list[dict]:
+    """(epoch, file, row group) items, epoch-major, row groups in a seeded order per epoch."""
+    groups = row_groups(files)
+    items = []
+    for epoch in epochs:
+        order = np.random.default_rng([seed, epoch]).permutation(len(groups))
+        items += [{"epoch": epoch, "file": groups[i][0], "row_group": groups[i][1]} for i in order]
+    return items
 
 
 def row_groups(files: Sequence[str]) -> list[tuple[str, int]]:
@@ -115,8 +125,8 @@ def _decode_row_groups(items: dict[str, np.ndarray], *, plan, size_px: int) -> I
 def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int) -> dict:
     """One output row per planned clip; a clip that fails to decode is kept with decode_ok=False
     (zeros) so the worker can skip and count it instead of the whole task failing."""
-    out: dict[str, list] = {
-        k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.EPOCH, C.FRAMES, C.DECODE_OK)}
+    out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.FRAME_INDEX,
+                                            C.EPOCH, C.FRAMES, C.DECODE_OK)}
     for i, video_id in enumerate(batch[C.VIDEO_ID]):
         clips = plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)
         try:
@@ -131,6 +141,7 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
             out[C.VIDEO_ID].append(str(video_id))
             out[C.LABEL].append(int(batch[C.LABEL][i]))
             out[C.CLIP_INDEX].append(k)
+            out[C.FRAME_INDEX].append(clips[k][0])
             out[C.EPOCH].append(epoch)
             out[C.FRAMES].append(frames)
             out[C.DECODE_OK].append(ok)
@@ -138,10 +149,78 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
         C.VIDEO_ID: np.asarray(out[C.VIDEO_ID], dtype=object),
         C.LABEL: np.asarray(out[C.LABEL], dtype=np.int64),
         C.CLIP_INDEX: np.asarray(out[C.CLIP_INDEX], dtype=np.int64),
+        C.FRAME_INDEX: np.asarray(out[C.FRAME_INDEX], dtype=np.int64),
         C.EPOCH: np.asarray(out[C.EPOCH], dtype=np.int64),
         C.FRAMES: np.stack(out[C.FRAMES]),
         C.DECODE_OK: np.asarray(out[C.DECODE_OK], dtype=bool),
     }
+
+
+@dataclass(frozen=True)
+class StackRequest:
+    """What the temporal stream needs from each flow video (see flow_stack, flow_samples)."""
+
+    stack: TemporalConfig
+    bound: float
+    """The flow shards' quantisation bound in px (their manifest's "bound")."""
+    size_px: int
+    """Stacks are the centre square of the fields resized to size_px (vectors scaled too)."""
+    stacks_per_video: int
+
+
+def flow_train_dataset(
+    files: Sequence[str], req: StackRequest, *, seed: int, epochs: range,
+) -> ray.data.Dataset:
+    """`req.stacks_per_video` flow stacks per video, each at a random start seeded by (seed,
+    epoch, video id), for every epoch in `epochs` (epoch-major, like train_dataset)."""
+    plan = functools.partial(_train_starts, cfg=req.stack, count=req.stacks_per_video,
+                             seed=seed)
+    return _stacked(_epoch_items(files, seed=seed, epochs=epochs), plan, req)
+
+
+def flow_eval_dataset(files: Sequence[str], req: StackRequest) -> ray.data.Dataset:
+    """`req.stacks_per_video` stacks per video at equally spaced starts (the paper: 25)."""
+    items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
+    plan = functools.partial(_eval_starts, cfg=req.stack, count=req.stacks_per_video)
+    return _stacked(items, plan, req)
+
+
+def _train_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConfig, count: int,
+                  seed: int) -> list[int]:
+    return plan_train_starts(video_id, num_flows, cfg, count=count, seed=seed, epoch=epoch)
+
+
+def _eval_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConfig, count: int
+                 ) -> list[int]:
+    return plan_eval_starts(num_flows, cfg, count)
+
+
+def _stacked(items: list[dict], plan, req: StackRequest) -> ray.data.Dataset:
+    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
+    return ds.map_batches(_stack_row_groups, fn_kwargs={"plan": plan, "req": req},
+                          batch_size=1, batch_format="numpy", num_cpus=1)
+
+
+def _stack_row_groups(items: dict[str, np.ndarray], *, plan, req: StackRequest
+                      ) -> Iterator[dict]:
+    """Read one flow row group and build its planned stacks (one output block per row group)."""
+    for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
+        fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
+        with fs.open_input_file(inner) as f:
+            table = pq.ParquetFile(f).read_row_group(int(group),
+                                                     columns=flow_samples.READ_COLUMNS)
+        yield flow_samples.stack_rows(table.to_pydict(), plan, req.stack, bound=req.bound,
+                                      size_px=req.size_px, epoch=int(epoch))
+
+
+def map_with_actor(ds: ray.data.Dataset, fn_class: type, *, constructor_kwargs: dict,
+                   batch_size: int, num_gpus: float = 0.0) -> ray.data.Dataset:
+    """Run a callable class (e.g. a model that scores test views) over `ds` on one actor, so
+    its state (weights) loads once; on a GPU when num_gpus > 0."""
+    return ds.map_batches(fn_class, fn_constructor_kwargs=constructor_kwargs,
+                          batch_size=batch_size, batch_format="numpy",
+                          compute=ray.data.ActorPoolStrategy(size=1),
+                          num_cpus=0 if num_gpus else 1, num_gpus=num_gpus or None)
 
 
 class ClipCollate(NumpyBatchCollateFn):

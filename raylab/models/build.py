@@ -7,6 +7,7 @@ many frames each clip needs and how far apart they are. Adding a model means add
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from torch import nn
 
 from raylab.config import ModelConfig, ModelName
 from raylab.models.alexnet import alexnet
-from raylab.models.cnn_m import cnn_m_2048, cnn_m_2048_temporal
+from raylab.models.cnn_m import FLOW_STACK_LENGTH, cnn_m_2048, cnn_m_2048_temporal
 from raylab.models.fusion import early_fusion, late_fusion, single_frame, slow_fusion
 from raylab.models.multires import multires_single_frame
 from raylab.models.torchvision_nets import googlenet, vgg16
@@ -40,6 +41,14 @@ class ClipShape:
         return (self.num_frames - 1) * self.frame_step + 1
 
 
+class StreamInput(enum.StrEnum):
+    """What a model reads: decoded RGB clips, or stacks of L optical-flow fields."""
+
+    RGB = "rgb"
+    FLOW = "flow"
+    """(B, 2L, 1, H, W) flow stacks (PAPERS.md 4.2); the builder also takes stack_length."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     build: Callable[..., nn.Module]
@@ -47,6 +56,7 @@ class ModelEntry:
     clip: ClipShape
     paper: str
     """Where the architecture comes from, as it appears in tables and run names."""
+    input: StreamInput = StreamInput.RGB
 
 
 IMAGE = ClipShape(num_frames=1, frame_step=1)  # one frame per clip: image nets, single-frame
@@ -74,7 +84,8 @@ MODELS: dict[ModelName, ModelEntry] = {
     ),
     # Input is 2L = 20 stacked flow channels, not RGB: (B, 20, 1, H, W) (PAPERS.md 4.2).
     ModelName.CNN_M_2048_TEMPORAL: ModelEntry(
-        cnn_m_2048_temporal, IMAGE, "Simonyan & Zisserman 2014, temporal stream (CNN-M-2048)"
+        cnn_m_2048_temporal, IMAGE, "Simonyan & Zisserman 2014, temporal stream (CNN-M-2048)",
+        StreamInput.FLOW,
     ),
     ModelName.VGG16: ModelEntry(vgg16, IMAGE, "Simonyan & Zisserman 2015, VGG-16 (torchvision)"),
     ModelName.GOOGLENET: ModelEntry(
@@ -83,12 +94,21 @@ MODELS: dict[ModelName, ModelEntry] = {
 }
 
 
-def build_model(cfg: ModelConfig, *, num_classes: int, crop_px: int) -> nn.Module:
-    """The model `cfg.name` with cfg's width and dropout, for `num_classes` and `crop_px` crops."""
+def build_model(cfg: ModelConfig, *, num_classes: int, crop_px: int,
+                stack_length: int = FLOW_STACK_LENGTH) -> nn.Module:
+    """The model `cfg.name` with cfg's width and dropout, for `num_classes` and `crop_px` crops;
+    a flow-stream model takes 2 * stack_length input channels."""
     entry = MODELS[cfg.name]
+    extra = {"stack_length": stack_length} if entry.input is StreamInput.FLOW else {}
     return entry.build(
-        num_classes=num_classes, crop_px=crop_px, width_mult=cfg.width_mult, dropout=cfg.dropout
+        num_classes=num_classes, crop_px=crop_px, width_mult=cfg.width_mult, dropout=cfg.dropout,
+        **extra,
     )
+
+
+def stream_input(name: ModelName) -> StreamInput:
+    """Whether model `name` reads RGB clips or flow stacks."""
+    return MODELS[name].input
 
 
 def clip_shape(name: ModelName) -> ClipShape:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +22,18 @@ import ray.train
 from ray.train.torch import TorchTrainer
 
 from raylab.config import ConfigError, ExperimentConfig, FinetuneDepth, flatten, to_dict
-from raylab.data.pipeline import ClipRequest, eval_dataset, train_dataset
+from raylab.data.columns import SHARD_SPLITS
+from raylab.data.flow_shards import read_flow_manifest
+from raylab.data.pipeline import (
+    ClipRequest,
+    StackRequest,
+    eval_dataset,
+    flow_eval_dataset,
+    flow_train_dataset,
+    train_dataset,
+)
 from raylab.data.shards import read_manifest
-from raylab.models.build import build_model, clip_shape
+from raylab.models.build import StreamInput, build_model, clip_shape, stream_input
 from raylab.models.finetune import prepare_transfer
 from raylab.track import mlflow as track
 from raylab.train import pretrained
@@ -41,6 +50,48 @@ class FitResult:
     experiment_id: str
     metrics: dict[str, float]
     seconds: float
+    checkpoint_dir: str = ""
+    """The last epoch's checkpoint (model.pt, optimizer.pt, state.json)."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The datasets a run trains and validates on, by what its model reads."""
+
+    classes: list[str]
+    num_train_videos: int
+    train: Callable[[range], object]
+    """epochs -> the training Ray Dataset streaming those epochs."""
+    evaluate: Callable[[str], object]
+    """split -> data.eval_clips_per_video equally spaced clips (or stacks) of every video."""
+
+
+def run_data(cfg: ExperimentConfig) -> RunData:
+    """RGB clips from data.shards_dir, or for flow models stacks from temporal.flow_shards_dir."""
+    if stream_input(cfg.model.name) is StreamInput.FLOW:
+        flow_dir = Path(cfg.temporal.flow_shards_dir).resolve()
+        manifest = read_flow_manifest(flow_dir)
+        stack_req = StackRequest(cfg.temporal, float(manifest["bound"]), cfg.data.resize_px,
+                                 cfg.data.train_clips_per_video)
+        test_req = dataclasses.replace(stack_req,
+                                       stacks_per_video=cfg.data.eval_clips_per_video)
+        files = {s: [str(flow_dir / f) for f in manifest["files"][s]] for s in SHARD_SPLITS}
+        return RunData(
+            list(manifest["classes"]), int(manifest["splits"]["train"]),
+            lambda epochs: flow_train_dataset(files["train"], stack_req, seed=cfg.seed,
+                                              epochs=epochs),
+            lambda split: flow_eval_dataset(files[split], test_req))
+    shards = Path(cfg.data.shards_dir).resolve()
+    manifest = read_manifest(shards)
+    shape = clip_shape(cfg.model.name)
+    train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
+                            cfg.data.train_clips_per_video)
+    eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
+    files = {s: [str(shards / f) for f in manifest["files"][s]] for s in SHARD_SPLITS}
+    return RunData(
+        list(manifest["classes"]), int(manifest["counts"]["train"]),
+        lambda epochs: train_dataset(files["train"], train_req, seed=cfg.seed, epochs=epochs),
+        lambda split: eval_dataset(files[split], eval_req))
 
 
 def cpus_needed(cfg: ExperimentConfig) -> float:
@@ -86,9 +137,8 @@ def fit(
     """Train `cfg` with Ray Train; `fresh` discards an earlier run of the same name."""
     start = time.perf_counter()
     workdir = Path(cfg.workdir).resolve()
-    shards = Path(cfg.data.shards_dir).resolve()
-    manifest = read_manifest(shards)
-    steps = steps_per_epoch(cfg, manifest["counts"]["train"])
+    data = run_data(cfg)
+    steps = steps_per_epoch(cfg, data.num_train_videos)
     connect(address, cpus_needed(cfg))
     if not cfg.scale.use_gpu and ray.cluster_resources().get("GPU", 0) >= cfg.scale.num_workers:
         cfg = dataclasses.replace(cfg, scale=dataclasses.replace(cfg.scale, use_gpu=True))
@@ -102,28 +152,18 @@ def fit(
             f"{cfg.name}: all {cfg.optim.num_epochs} epochs are already trained in "
             f"{storage / cfg.name}; pass --fresh to train again or raise optim.num_epochs")
     uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
-    init_path = _check_transfer(cfg, uri, len(manifest["classes"]))
+    init_path = _check_transfer(cfg, uri, len(data.classes))
     experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
     run_id = track.open_run(uri, experiment_id, run_key=cfg.name, run_name=cfg.name,
                             params=flatten(cfg), parent_run_id=parent_run_id, resume=not fresh)
-
-    shape = clip_shape(cfg.model.name)
-    train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
-                            cfg.data.train_clips_per_video)
-    eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
-    train_files = [str(shards / f) for f in manifest["files"]["train"]]
-    test_files = [str(shards / f) for f in manifest["files"]["test"]]
 
     def train_ds():
         # Called at every worker-group (re)start: stream only the epochs still to run.
         first = _epochs_done(progress)
         epochs = range(min(first, cfg.optim.num_epochs - 1), cfg.optim.num_epochs)
-        return train_dataset(train_files, train_req, seed=cfg.seed, epochs=epochs)
+        return data.train(epochs)
 
-    def test_ds():
-        return eval_dataset(test_files, eval_req)
-
-    plan = WorkerPlan(config=to_dict(cfg), class_names=list(manifest["classes"]),
+    plan = WorkerPlan(config=to_dict(cfg), class_names=data.classes,
                       steps_per_epoch=steps, tracking_uri=uri, run_id=run_id,
                       init_path=init_path)
     trainer = TorchTrainer(
@@ -139,7 +179,7 @@ def fit(
                 num_to_keep=2, checkpoint_score_attribute=TARGET_METRIC,
                 checkpoint_score_order="max"),
             callbacks=[*callbacks, _ProgressCallback(progress)]),
-        datasets={"train": train_ds, "test": test_ds},
+        datasets={"train": train_ds, "test": lambda: data.evaluate("test")},
     )
     try:
         result = trainer.fit()
@@ -151,7 +191,8 @@ def fit(
         raise result.error
     metrics = {k: float(v) for k, v in (result.metrics or {}).items()
                if isinstance(v, (int, float))}
-    return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start)
+    return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start,
+                     checkpoint_dir=result.checkpoint.path if result.checkpoint else "")
 
 
 def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
@@ -162,7 +203,8 @@ def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
         return ""
     path = pretrained.resolve(cfg.transfer.init_from, tracking_uri=uri,
                               download_dir=Path(cfg.workdir).resolve() / "pretrained")
-    model = build_model(cfg.model, num_classes=num_classes, crop_px=cfg.data.crop_px)
+    model = build_model(cfg.model, num_classes=num_classes, crop_px=cfg.data.crop_px,
+                        stack_length=cfg.temporal.stack_length)
     report = prepare_transfer(model, cfg.transfer, pretrained.load_state(path),
                               source=str(path))
     print(f"[{cfg.name}] {report.summary()}", flush=True)

@@ -20,9 +20,10 @@ import torch.distributed as dist
 
 from raylab.config import ExperimentConfig, from_dict
 from raylab.data.augment import CentreClipView, TrainClipAugment
+from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
 from raylab.data.pipeline import ClipCollate
 from raylab.eval.aggregate import ClipScores, confusion, per_class_accuracy, summarize
-from raylab.models.build import build_model
+from raylab.models.build import StreamInput, build_model, stream_input
 from raylab.models.finetune import param_groups, prepare_transfer
 from raylab.track.mlflow import RunLogger
 from raylab.train import checkpoint as ckpt
@@ -55,7 +56,8 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.manual_seed(cfg.seed + rank)
     device = ray.train.torch.get_device()  # [1] this worker's GPU, or CPU
-    model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px)
+    model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px,
+                        stack_length=cfg.temporal.stack_length)
     # Pre-trained weights and frozen layers first: a restored checkpoint below overwrites the
     # weights, while the freezing and LR groups must be the same after a restart.
     pretrained = load_state(Path(plan.init_path)) if plan.init_path else None
@@ -69,11 +71,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         with restored.as_directory() as d:
             state = ckpt.load(Path(d), model, optimizer)
     model = ray.train.torch.prepare_model(model)  # [3] DDP (gloo on CPU, NCCL on GPU)
-    augment = TrainClipAugment(crop_px=cfg.data.crop_px, flip_p=cfg.data.flip_p,
-                               pixel_mean=cfg.data.pixel_mean,
-                               pixel_scale=cfg.data.pixel_scale).to(device)
-    view = CentreClipView(crop_px=cfg.data.crop_px, pixel_mean=cfg.data.pixel_mean,
-                          pixel_scale=cfg.data.pixel_scale).to(device)
+    augment, view = _input_transforms(cfg, device)
     logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
 
     train_batches = iter(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
@@ -120,6 +118,19 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         # JSON, not 101 metric keys per epoch: null marks a class without test videos.
         logger.json({name: None if np.isnan(a) else float(a)
                      for name, a in zip(plan.class_names, class_acc)}, "per_class_accuracy.json")
+
+
+def _input_transforms(cfg: ExperimentConfig, device: torch.device):
+    """(training augmentation, validation view) for what the model reads: RGB clips or flow
+    stacks (whose flips negate x and get no pixel normalisation)."""
+    d = cfg.data
+    if stream_input(cfg.model.name) is StreamInput.FLOW:
+        return (TrainFlowAugment(crop_px=d.crop_px, flip_p=d.flip_p).to(device),
+                CentreFlowView(crop_px=d.crop_px).to(device))
+    return (TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
+                             pixel_scale=d.pixel_scale).to(device),
+            CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
+                           pixel_scale=d.pixel_scale).to(device))
 
 
 def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute):

@@ -1,0 +1,45 @@
+"""The two-stream protocol end to end on a local Ray: both streams, 25x10-style test, fusions."""
+
+import pytest
+
+from raylab import experiments
+from raylab.config import apply_overrides
+from raylab.track import mlflow as track
+from raylab.two_stream import run_two_stream
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_stream_smoke_logs_both_streams_and_fusions_under_one_parent(
+        ray_session, tiny_shards, tiny_flow_shards, tmp_path):
+    cfg = experiments.load("two_stream", smoke=True, overrides={
+        "workdir": str(tmp_path), "data.shards_dir": str(tiny_shards),
+        "temporal.flow_shards_dir": str(tiny_flow_shards), "scale.max_failures": "0",
+        "temporal.stacking": "trajectory",
+    })
+    result = run_two_stream(cfg)
+    uri = result.tracking_uri
+    assert track.run_status(uri, result.parent_run_id) == "FINISHED"
+    exp = track.ensure_experiment(uri, cfg.track.experiment, tmp_path)
+    children = track.child_runs(uri, exp, result.parent_run_id)
+    assert len(children) == 2  # spatial, temporal
+    names = {track.run_data(uri, c)[0]["model.name"] for c in children}
+    assert names == {"cnn_m_2048", "cnn_m_2048_temporal"}
+    for child in children:
+        assert track.run_status(uri, child) == "FINISHED"
+        assert 0 <= track.run_data(uri, child)[1]["test/hit1_25x10"] <= 1
+    _, parent_metrics, _ = track.run_data(uri, result.parent_run_id)
+    for key in ("test/spatial_hit1", "test/temporal_hit1", "test/fused_average_hit1",
+                "test/fused_svm_hit1"):
+        assert 0.0 <= parent_metrics[key] <= 1.0, key
+    assert parent_metrics["test/num_videos"] == 56  # every test video, fused by id
+    # every test video was scored by both streams on both splits
+    assert len(result.spatial.test.video_ids) == len(result.temporal.test.video_ids) == 56
+    assert result.temporal.train is not None and len(result.temporal.train.video_ids) == 16
+    assert "linear SVM" in result.table()
+
+
+def test_stream_overrides_are_checked_when_the_experiment_loads():
+    cfg = experiments.load("two_stream", smoke=True)
+    with pytest.raises(Exception, match="temporal.stack_length"):
+        apply_overrides(cfg, {"two_stream.temporal_variants": [[["temporal.stack_length", 0]]]})
