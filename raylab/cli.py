@@ -1,4 +1,4 @@
-"""`raylab {demo,ingest,flow,subset,train,sweep,ui}`: the command line, one explicit table of commands.
+"""`raylab {demo,ingest,flow,subset,two-stream,train,sweep,ui}`: the command line.
 
 Bad input (unknown experiment, key or value, missing paths) is one line on stderr naming the
 thing and what was expected, exit code 2, no traceback.

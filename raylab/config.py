@@ -300,6 +300,9 @@ class TransferConfig:
         _require(self.stage1_epochs == 0 or self.depth != FinetuneDepth.SCRATCH,
                  "transfer.stage1_epochs", "0 with transfer.depth=scratch (nothing is "
                  "pre-trained)", self.stage1_epochs)
+
+
+@dataclass(frozen=True)
 class TwoStreamConfig:
     """The two-stream protocol (`raylab two-stream`): both streams' settings as overrides of the
     experiment, their 25 x 10-view test scores, and late fusion."""
