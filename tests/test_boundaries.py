@@ -16,8 +16,9 @@ def _importers(pattern: str) -> set[str]:
             if rx.search(p.read_text())}
 
 
-def test_only_the_pipeline_imports_ray_data():
-    assert _importers(r"^\s*(import ray\.data|from ray\.data)") == {"raylab/data/pipeline.py"}
+def test_only_the_pipeline_and_the_ingest_job_import_ray_data():
+    assert _importers(r"^\s*(import ray\.data|from ray\.data)") == {
+        "raylab/data/pipeline.py", "raylab/data/ingest.py"}
 
 
 def test_only_worker_and_trainer_import_ray_train():

@@ -1,15 +1,20 @@
 """Column names shared by shards, the Ray Data pipeline and the train worker.
 
-Shard rows (one per video) carry the encoded bytes plus what decoding needs without probing the
+Shard rows (one per video, or per keyframe-aligned segment of a long video) carry the encoded bytes plus what decoding needs without probing the
 file again: the sorted presentation timestamps of every frame, so that frame i can be fetched by
 seeking to the keyframe before pts[i]. Batches add the clip plan and ids used by evaluation.
 """
 
 # --- shard rows (written by ingest, read by the pipeline) ---
-VIDEO_ID = "video_id"          # str, unique, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01"
-LABEL = "label"                # int32, 0-based index into manifest["classes"]
+VIDEO_ID = "video_id"          # str, the source video, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01";
+                               # the segments of one video share it, so evaluation aggregates
+                               # them into one video score
+SEGMENT = "segment"            # int32, segment number within the video (0 for a whole video);
+                               # (video_id, segment) is unique
+LABEL = "label"                # int32, 0-based index into manifest["classes"]; the first of labels
+LABELS = "labels"              # list<int32>, every label of the video (Sports-1M: ~5% have >1)
 CLASS_NAME = "class_name"      # str
-SPLIT = "split"                # "train" | "test"
+SPLIT = "split"                # "train" | "val" | "test"
 GROUP = "group"                # int32, UCF-101 group number (gNN); 0 where a dataset has none
 VIDEO_BYTES = "video_bytes"    # binary, the original file's bytes, never re-encoded
 NUM_FRAMES = "num_frames"      # int32
@@ -28,5 +33,5 @@ FRAME_INDICES = "frame_indices"  # list<int32>, frame numbers of the clip, ascen
 FRAMES = "frames"              # uint8 (T, H, W, 3)
 DECODE_OK = "decode_ok"        # bool, False when decoding failed (frames are zeros then)
 
-SHARD_SPLITS = ("train", "test")
+SHARD_SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"

@@ -8,6 +8,7 @@ This module does not read datasets back (`ucf101.py`, `hmdb51.py`) and never dow
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -159,15 +160,53 @@ def write_hmdb51(root: Path, spec: SyntheticSpec) -> list[str]:
     return sorted(classes)
 
 
-def _write_videos(jobs: list[tuple[Path, str, str]], spec: SyntheticSpec) -> None:
+def write_sports1m(root: Path, spec: SyntheticSpec) -> list[str]:
+    """Write Sports-1M's layout: ROOT/labels.txt, ROOT/{train,test}_partition.txt, ROOT/videos/.
+
+    `num_groups` videos per class, each named by an 11-character YouTube-style id, H.264 with
+    B-frames (keyframe every second) in .mp4 or .mkv. Every 10th video has a second label, every
+    4th group is in the test partition, and every 7th is listed but not downloaded (as on a real
+    partial download). Returns the class names in labels.txt order.
+    """
+    root = Path(root)
+    pairs = [(shape, direction) for shape in spec.shapes for direction in spec.directions]
+    classes = [shape + direction for shape, direction in pairs]
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    (root / "labels.txt").write_text("".join(c + "\n" for c in classes), encoding="ascii")
+    rng = np.random.default_rng([spec.seed, 1])
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    jobs = []
+    for n, (label, group) in enumerate(
+            (label, group) for group in range(spec.num_groups) for label in range(len(pairs))):
+        video_id = "".join(rng.choice(alphabet, size=11))
+        labels = [label, (label + 1) % len(classes)] if n % 10 == 9 else [label]
+        kind = "test" if group % 4 == 3 else "train"  # whole groups, so every class is tested
+        lines[kind].append(f"https://www.youtube.com/watch?v={video_id} "
+                           f"{','.join(map(str, labels))}")
+        if n % 7 != 6:
+            ext = ".mkv" if n % 2 else ".mp4"
+            jobs.append((root / "videos" / f"{video_id}{ext}", *pairs[label]))
+    for kind, text in lines.items():
+        (root / f"{kind}_partition.txt").write_text("".join(t + "\n" for t in text),
+                                                    encoding="ascii")
+    _write_videos(jobs, spec, encode=_encode_h264)
+    return classes
+
+
+def _write_videos(
+    jobs: list[tuple[Path, str, str]], spec: SyntheticSpec,
+    encode: Callable[[Path, Iterable[np.ndarray]], None] | None = None,
+) -> None:
     """Render and encode one video per (path, shape, direction); the job's position seeds it."""
+    encode = encode or _encode_avi
 
     def write_one(index: int, job: tuple[Path, str, str]) -> None:
         path, shape, direction = job
         rng = np.random.default_rng([spec.seed, index])
         shade = spec.shapes.index(shape) / max(len(spec.shapes) - 1, 1)
-        _encode_avi(path, _render_video(rng, SHAPES[shape], DIRECTIONS[direction], spec,
-                                        shade if spec.shade_by_shape else None))
+        encode(path, _render_video(rng, SHAPES[shape], DIRECTIONS[direction], spec,
+                                   shade if spec.shade_by_shape else None))
 
     # Threads, not processes: FFmpeg's encoder and numpy release the GIL, and each video has its
     # own generator, so the output does not depend on scheduling.
@@ -311,10 +350,37 @@ def _encode_avi(path: Path, frames: Iterable[np.ndarray]) -> None:
         container.mux(stream.encode())  # flush the encoder's delayed packets
 
 
-def write_corrupt_fixtures(root: Path) -> dict[str, str]:
-    """Add broken videos (and one missing file) to an existing layout, named in every split list.
+def _encode_h264(path: Path, frames: Iterable[np.ndarray]) -> None:
+    """H.264 with B-frames (decode order differs from display order) and a keyframe every
+    second, in the container the file's extension names."""
+    fmt = {".mp4": "mp4", ".mkv": "matroska"}[path.suffix]
+    with av.open(str(path), mode="w", format=fmt) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH_PX, HEIGHT_PX, "yuv420p"
+        stream.options = {"preset": "ultrafast", "bf": "2", "g": str(FPS),
+                          "keyint_min": str(FPS), "sc_threshold": "0", "crf": "18"}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
 
-    Returns {path relative to UCF-101/: keyword expected in ingest's reject reason}.
+
+@dataclass(frozen=True)
+class CorruptFixtures:
+    """What `write_corrupt_fixtures` added to the split lists."""
+
+    rejected: dict[str, str]
+    """{path relative to UCF-101/: keyword expected in ingest's reject reason}."""
+    accepted: list[str]
+    """Odd-but-valid files ingest must keep (odd resolution; the first of a duplicate pair)."""
+
+
+def write_corrupt_fixtures(root: Path) -> CorruptFixtures:
+    """Add broken videos and bad list entries to an existing UCF-101 layout, in every split list.
+
+    Covers the ways real downloads break: empty, text, truncated, audio-only, 0 and 1 frames, a
+    codec tag FFmpeg has no decoder for, a missing file, a label classInd.txt does not have, a
+    duplicate entry; plus a 321x241 video, which is accepted (frames are centre-cropped and
+    resized anyway, and FFmpeg decodes odd sizes; rejecting would drop real data).
     """
     root = Path(root)
     lists_dir = root / "ucfTrainTestlist"
@@ -322,22 +388,80 @@ def write_corrupt_fixtures(root: Path) -> dict[str, str]:
     folder = root / "UCF-101" / name
     good = (folder / _file_name(name, 1, 1)).read_bytes()
     # Clip number 99 is past what SyntheticSpec writes here; groups spread over the splits.
-    contents: dict[int, tuple[bytes | None, str]] = {
-        1: (b"", "empty file"),
-        8: (b"this is a text file, not a video\n", "not a video container"),
-        15: (good[: int(len(good) * 0.3)], "truncated"),
-        22: (None, "missing"),
+    # (group: (bytes to write or None, expected reason keyword or "" if accepted, label)).
+    contents: dict[int, tuple[bytes | None, str, str]] = {
+        1: (b"", "empty file", label),
+        8: (b"this is a text file, not a video\n", "not a video container", label),
+        15: (good[: int(len(good) * 0.3)], "truncated", label),
+        22: (None, "missing", label),
+        2: (_audio_only_avi(), "no video stream", label),
+        9: (_tiny_avi(0), "fewer than 2 frames", label),
+        16: (_tiny_avi(1), "fewer than 2 frames", label),
+        23: (_bogus_codec_avi(), "Decoder not found", label),
+        10: (_tiny_avi(12, width=321, height=241), "", label),
     }
-    expected: dict[str, str] = {}
-    for group, (data, keyword) in contents.items():
-        file_name = _file_name(name, group, 99)
+    fixtures = CorruptFixtures(rejected={}, accepted=[])
+    for group, (data, keyword, line_label) in contents.items():
+        rel = f"{name}/{_file_name(name, group, 99)}"
         if data is not None:
-            (folder / file_name).write_bytes(data)
-        rel = f"{name}/{file_name}"
-        expected[rel] = keyword
-        for split in (1, 2, 3):
-            is_test = group in _test_groups(split)
-            list_file = lists_dir / f"{'test' if is_test else 'train'}list0{split}.txt"
-            with list_file.open("a", encoding="ascii", newline="") as f:
-                f.write(f"{rel}\r\n" if is_test else f"{rel} {label}\r\n")
-    return expected
+            (folder / Path(rel).name).write_bytes(data)
+        if keyword:
+            fixtures.rejected[rel] = keyword
+        else:
+            fixtures.accepted.append(rel)
+        _append_to_lists(lists_dir, rel, group, line_label)
+    # A class classInd.txt does not have (its label too, on train lines).
+    unlisted = "Unlisted/v_Unlisted_g03_c99.avi"
+    _append_to_lists(lists_dir, unlisted, 3, "999")
+    fixtures.rejected[unlisted] = "not in classInd.txt"
+    # Listed twice: the first entry is ingested, the second rejected.
+    twice = f"{name}/{_file_name(name, 17, 99)}"
+    (folder / Path(twice).name).write_bytes(good)
+    for _ in range(2):
+        _append_to_lists(lists_dir, twice, 17, label)
+    fixtures.rejected[twice] = "duplicate entry"
+    fixtures.accepted.append(twice)
+    return fixtures
+
+
+def _append_to_lists(lists_dir: Path, rel: str, group: int, label: str) -> None:
+    for split in (1, 2, 3):
+        is_test = group in _test_groups(split)
+        list_file = lists_dir / f"{'test' if is_test else 'train'}list0{split}.txt"
+        with list_file.open("a", encoding="ascii", newline="") as f:
+            f.write(f"{rel}\r\n" if is_test else f"{rel} {label}\r\n")
+
+
+def _tiny_avi(num_frames: int, width: int = 64, height: int = 48) -> bytes:
+    """MPEG-4 AVI of `num_frames` grey frames (0 frames: the header only)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        container.start_encoding()  # writes the header even when no frame follows
+        for t in range(num_frames):
+            array = np.full((height, width, 3), 10 * t, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def _bogus_codec_avi() -> bytes:
+    """A valid AVI whose codec tag (FMP4, in the stream header and the format chunk) is replaced
+    by one no decoder claims: demuxes fine, cannot decode."""
+    data = _tiny_avi(12)
+    if data.count(b"FMP4") != 2:
+        raise RuntimeError("expected PyAV's AVI muxer to tag MPEG-4 as FMP4 twice")
+    return data.replace(b"FMP4", b"ZQZQ")
+
+
+def _audio_only_avi() -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="avi") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
+                                           layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return buffer.getvalue()
