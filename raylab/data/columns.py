@@ -1,14 +1,15 @@
 """Column names shared by shards, the Ray Data pipeline and the train worker.
 
-Shard rows (one per video, or per keyframe-aligned segment of a long video) carry the encoded bytes plus what decoding needs without probing the
-file again: the sorted presentation timestamps of every frame, so that frame i can be fetched by
-seeking to the keyframe before pts[i]. Batches add the clip plan and ids used by evaluation.
+Shard rows (one per video, or per keyframe-aligned segment of a long video) carry the encoded
+bytes plus what decoding needs without probing the file again: the sorted presentation timestamps
+of every frame, so that frame i can be fetched by seeking to the keyframe before pts[i]. Batches
+add the clip plan and ids used by evaluation.
 """
 
 # --- shard rows (written by ingest, read by the pipeline) ---
-VIDEO_ID = "video_id"          # str, the source video, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01";
-                               # the segments of one video share it, so evaluation aggregates
-                               # them into one video score
+VIDEO_ID = "video_id"          # str, the source video ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
+                               # a YouTube id); the segments of one video share it, so
+                               # evaluation pools them into one video score
 SEGMENT = "segment"            # int32, segment number within the video (0 for a whole video);
                                # (video_id, segment) is unique
 LABEL = "label"                # int32, 0-based index into manifest["classes"]; the first of labels

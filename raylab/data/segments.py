@@ -1,4 +1,4 @@
-"""Cut a long video into keyframe-aligned segments of about `segment_s` seconds, without re-encoding.
+"""Cut a long video into keyframe-aligned segments of about `segment_s` seconds, not re-encoded.
 
 Packets are copied (remuxed) from one keyframe up to the first keyframe at least `segment_s` after
 it, so every segment starts with a keyframe and decodes on its own, and pixels are bit-identical to
@@ -11,6 +11,7 @@ Only the video stream is kept. This module does not probe (shards.py) or decode 
 from __future__ import annotations
 
 import io
+
 import av
 
 from raylab.data.shards import BadVideo

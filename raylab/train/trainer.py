@@ -106,7 +106,7 @@ def fit(
 
     shape = clip_shape(cfg.model.name)
     train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
-                            cfg.data.train_clips_per_video)
+                            cfg.data.train_clips_per_video, cfg.data.decode_backend)
     eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
     train_files = [str(shards / f) for f in manifest["files"]["train"]]
     test_files = [str(shards / f) for f in manifest["files"]["test"]]
