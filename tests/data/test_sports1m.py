@@ -113,6 +113,9 @@ def test_partition_errors_and_bad_labels(tmp_path: Path) -> None:
     assert listing.invalid[0][0] == "BBBBBBBBBBB" and "label 7 not in labels.txt" in \
         listing.invalid[0][1]
     assert listing.duplicates[0][0] == "AAAAAAAAAAA" and listing.absent == []
+    # Through pyarrow's filesystem layer, as for s3:// or gs:// roots: the same listing.
+    by_uri, videos_uri = read_sports1m(tmp_path.as_uri(), val_fraction=0.0)
+    assert by_uri == listing and videos_uri == f"{tmp_path.as_uri()}/videos"
     (tmp_path / "train_partition.txt").write_text("\nnot-a-url 3\n")
     with pytest.raises(ConfigError, match=r"train_partition\.txt:2: expected '<YouTube URL> "):
         read_sports1m(tmp_path)
