@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -170,3 +171,24 @@ def test_a_crashing_decoder_costs_one_file(ingested: Ingested, tmp_path: Path) -
     assert {"path": rel, "reason": CRASHED} in manifest["rejected"]
     assert len(manifest["rejected"]) == len(ingested.manifest["rejected"]) + 1
     assert manifest["counts"]["test"] == ingested.manifest["counts"]["test"] - 1
+
+
+def test_cli_exits_2_with_one_line_above_the_reject_fraction(
+    ingested: Ingested, tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    from raylab.cli import main
+
+    # A copy of the finished shards: the rerun skips every part and only judges the rejects.
+    shutil.copytree(ingested.out, tmp_path / "out")
+    args = ["ingest", "ucf101", "--root", str(ingested.root), "--out", str(tmp_path / "out"),
+            "--shard-target-mb", str(SMALL_PARTS.shard_target_mb)]
+    rejected = len(ingested.broken)
+    listed = sum(ingested.manifest["counts"].values()) + rejected
+    assert main(args) == 2  # about a fifth rejected: over the default 1%
+    err = capsys.readouterr().err
+    assert err.startswith(f"raylab: error: ingest: {rejected} of {listed} listed videos "
+                          f"rejected") and err.count("\n") == 1
+    assert main([*args, "--max-reject-fraction", "0.5"]) == 0
+    counts = ingested.manifest["counts"]
+    assert f"ingest: {counts['train']} train / {counts['test']} test videos" in \
+        capsys.readouterr().out
