@@ -38,7 +38,8 @@ class ModelName(enum.StrEnum):
 class DecodeBackend(enum.StrEnum):
     """Which decoder turns encoded bytes into frames (raylab.data.decode maps each to a function).
 
-    AUTO is torchcodec on the GPU (NVDEC) where the decoding process has one, else PyAV."""
+    AUTO is torchcodec on the GPU (NVDEC) in a decoding process that runs torch with a GPU (a
+    train worker), else PyAV (Ray Data decode tasks hold no GPU)."""
 
     AUTO = "auto"
     PYAV = "pyav"
@@ -98,7 +99,7 @@ class DataConfig:
     shuffle_buffer_clips: int = 256
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
     decode_backend: DecodeBackend = DecodeBackend.AUTO
-    """Decoder of clip frames; AUTO = torchcodec CUDA where the decoding process has a GPU."""
+    """Decoder of clip frames; AUTO = torchcodec CUDA in a process running torch on a GPU."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)

@@ -4,15 +4,17 @@ Frame i of a video is the i-th in presentation order (its pts is frame_pts[i], s
 so B-frames, pts gaps and variable frame rates do not shift indices. Backends (DecodeBackend):
 PyAV seeks to the keyframe before the frames and decodes forward; torchcodec decodes the same
 frames by index with an exact (scanned) index, on the CPU or on a CUDA GPU (NVDEC); AUTO picks
-CUDA where this process has a GPU, else PyAV. Output frames are the centre square resized to
-`size_px` (Karpathy et al. 2014: centre crop, resize), uint8 (T, H, W, 3); the CPU backends give
-identical pixels. A failure raises `DecodeError`, never returns silent zeros.
+CUDA in a process that runs torch with a GPU (a train worker), else PyAV. Output frames are the
+centre square resized to `size_px` (Karpathy et al. 2014: centre crop, resize), uint8
+(T, H, W, 3); the CPU backends give identical pixels. A failure raises `DecodeError`, never
+returns silent zeros.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import sys
 from collections.abc import Sequence
 
 import av
@@ -56,24 +58,24 @@ def decode_clips(
 
 
 def resolve_backend(backend: DecodeBackend) -> DecodeBackend:
-    """The backend `backend` means in this process; ConfigError when it cannot run here."""
+    """The backend `backend` means in this process; ConfigError when it cannot run here.
+
+    AUTO looks for a GPU only in a process that already runs torch (a train worker): a Ray Data
+    decode task holds no GPU, and importing torch there would cost every task time and memory."""
     backend = DecodeBackend(backend)
     if backend is DecodeBackend.AUTO:
-        return DecodeBackend.TORCHCODEC_CUDA if _has_cuda() else DecodeBackend.PYAV
-    if backend is DecodeBackend.TORCHCODEC_CUDA and not _has_cuda():
-        raise ConfigError("data.decode_backend: torchcodec_cuda needs a CUDA GPU in the decoding "
-                          "process, and there is none (use auto or pyav)")
+        torch = sys.modules.get("torch")
+        gpu = torch is not None and torch.cuda.is_available()
+        return DecodeBackend.TORCHCODEC_CUDA if gpu else DecodeBackend.PYAV
+    if backend is DecodeBackend.TORCHCODEC_CUDA:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("data.decode_backend: torchcodec_cuda needs a CUDA GPU in the "
+                              "decoding process, and there is none (use auto or pyav)")
     if backend is not DecodeBackend.PYAV:
         _video_decoder_class()  # fail here, once, with the install hint
     return backend
-
-
-@functools.cache
-def _has_cuda() -> bool:
-    # torch is imported only when asked: PyAV decode tasks never need it.
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @functools.cache
