@@ -4,7 +4,11 @@
     limit of one core); (b) the naive way: a torch DataLoader whose dataset decodes the whole
     video per sample and slices the clip; (c) raylab: shards -> Ray Data -> decoded clips, read by
     a consumer (no training). All three decode the same videos, 1 clip each, resized to --size.
-Prints clips/s, clips/s per decode core and the ratios c/a (per core) and c/b.
+Prints clips/s, clips/s per decode core and the ratios c/a (per core) and c/b. Then memory: peak
+PSS (proportional set size, so shared object-store pages count once) of this process and every
+process it started (Ray's raylet, workers, object store) while (c) streams the dataset at 1x and
+at 10x (the shard list repeated 10 times: 10x the row groups through the same pipeline), and
+the 10x/1x ratio (target: flat, ~1).
 
     python bench/input_pipeline.py [--videos 200] [--decode-cpus 1] [--repeats 3]
 """
@@ -13,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -87,15 +94,62 @@ def naive_loader(rows: list[dict], size: int, workers: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def raylab_pipeline(shards: Path, size: int) -> float:
+def raylab_pipeline(shards: Path, size: int, scale: int = 1) -> float:
     from raylab.data.pipeline import ClipRequest, train_dataset
 
     manifest = read_manifest(shards)
     files = [str(shards / f) for f in manifest["files"]["train"] + manifest["files"]["test"]]
-    ds = train_dataset(files, ClipRequest(CLIP_FRAMES, 1, size, 1), seed=0, epochs=range(1))
+    ds = train_dataset(files * scale, ClipRequest(CLIP_FRAMES, 1, size, 1), seed=0,
+                       epochs=range(1))
     start = time.perf_counter()
     n = sum(len(b["frames"]) for b in ds.iter_batches(batch_size=16, batch_format="numpy"))
     return n / (time.perf_counter() - start)
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+    except (OSError, StopIteration):
+        return 0  # the process ended between listing and reading
+
+
+def _tree_pss() -> int:
+    """PSS of this process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += _pss_bytes(pid)
+        todo += children.get(pid, [])
+    return total
+
+
+def peak_memory(fn: Callable[[], float]) -> tuple[float, int]:
+    """(fn's result, peak PSS in bytes of the process tree while fn ran), sampled every 50 ms."""
+    peak = [_tree_pss()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _tree_pss())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0]
 
 
 def main() -> None:
@@ -119,6 +173,8 @@ def main() -> None:
             res["a"].append(bare_pyav(rows, a.size))
             res["b"].append(naive_loader(rows, a.size, a.decode_cpus))
             res["c"].append(raylab_pipeline(shards, a.size))
+        mem = {k: peak_memory(lambda k=k: raylab_pipeline(shards, a.size, scale=k))
+               for k in (1, 10)}
     ray.shutdown()
     med = {k: statistics.median(v) for k, v in res.items()}
     cores = {"a": 1, "b": a.decode_cpus, "c": a.decode_cpus}
@@ -132,6 +188,13 @@ def main() -> None:
     per_core = (med["c"] / cores["c"]) / (med["a"] / cores["a"])
     print(f"c/a per decode core: {per_core:.2f} (target >= 0.8)   c/b: {med['c'] / med['b']:.2f} "
           f"(target >= 5)")
+    print("\nraylab pipeline memory (peak PSS of driver + Ray processes, one pass each; clips/s "
+          "here are slowed by the 50 ms /proc sampler)")
+    print(f"{'dataset':<32}{'clips':>9}{'clips/s':>9}{'peak MiB':>10}")
+    for k, (rate, peak) in mem.items():
+        print(f"{f'{k}x ({k * len(rows)} videos)':<32}{k * len(rows):>9}{rate:>9.1f}"
+              f"{peak / 2**20:>10.0f}")
+    print(f"peak memory 10x/1x: {mem[10][1] / mem[1][1]:.2f} (target: flat, ~1)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from raylab.config import ConfigError, parse_overrides
+from raylab.config import ConfigError, IngestConfig, parse_overrides
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -22,13 +22,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from raylab.data.ingest import ingest_hmdb51, ingest_ucf101
+    from raylab.data.ingest import ingest_hmdb51, ingest_sports1m, ingest_ucf101
 
+    cfg = IngestConfig(shard_target_mb=args.shard_target_mb, segment_s=args.segment_s,
+                       val_fraction=args.val_fraction,
+                       max_reject_fraction=args.max_reject_fraction)
+    common = {"cfg": cfg, "address": args.address}
     # Keys must match the `dataset` choices in _parser (imported here: the CLI starts faster).
-    ingest = {"ucf101": ingest_ucf101, "hmdb51": ingest_hmdb51}[args.dataset]
-    manifest = ingest(Path(args.root), args.split, Path(args.out))
-    counts = manifest["counts"]
-    print(f"ingest: {counts['train']} train / {counts['test']} test videos -> {args.out} "
+    run = {
+        "ucf101": lambda: ingest_ucf101(Path(args.root), args.split, args.out, **common),
+        "hmdb51": lambda: ingest_hmdb51(Path(args.root), args.split, args.out, **common),
+        "sports1m": lambda: ingest_sports1m(args.root, args.out, **common),
+    }[args.dataset]
+    manifest = run()  # raises TooManyRejects (a ConfigError: exit 2) after writing the manifest
+    videos = " / ".join(f"{n} {split}" for split, n in manifest["videos"].items())
+    print(f"ingest: {videos} videos -> {args.out} "
           f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
     return 0
 
@@ -113,12 +121,25 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("ingest", help="turn a dataset on disk into Parquet shards")
-    p.add_argument("dataset", choices=["ucf101", "hmdb51"])
+    p.add_argument("dataset", choices=["ucf101", "hmdb51", "sports1m"])
     p.add_argument("--root", required=True,
                    help="ucf101: holds UCF-101/ and ucfTrainTestlist/; hmdb51: holds the class "
-                        "folders (brush_hair/, ...) and testTrainMulti_7030_splits/")
-    p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
-    p.add_argument("--out", required=True)
+                        "folders (brush_hair/, ...) and testTrainMulti_7030_splits/; sports1m: "
+                        "holds labels.txt, {train,test}_partition.txt and videos/ (may be an "
+                        "s3:// or gs:// URI)")
+    p.add_argument("--split", type=int, choices=[1, 2, 3], default=1,
+                   help="official split (ucf101, hmdb51)")
+    p.add_argument("--out", required=True, help="shards folder: a path or s3:// / gs:// URI")
+    ingest_defaults = IngestConfig()
+    p.add_argument("--max-reject-fraction", type=float,
+                   default=ingest_defaults.max_reject_fraction,
+                   help="exit 2 when more of the listed videos are rejected (default %(default)s)")
+    p.add_argument("--shard-target-mb", type=float, default=ingest_defaults.shard_target_mb)
+    p.add_argument("--segment-s", type=float, default=ingest_defaults.segment_s,
+                   help="sports1m: seconds per keyframe-aligned segment row")
+    p.add_argument("--val-fraction", type=float, default=ingest_defaults.val_fraction,
+                   help="sports1m: share of train videos held out as val")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("flow", help="optical flow of every video in shards -> flow shards (Ray)")

@@ -79,6 +79,44 @@ class StackKind(enum.StrEnum):
     """Trajectory stacking (eq. 2): field k sampled where the pixel's trajectory is at step k."""
 
 
+class DecodeBackend(enum.StrEnum):
+    """Which decoder turns encoded bytes into frames (raylab.data.decode maps each to a function).
+
+    AUTO is torchcodec on the GPU (NVDEC) in a decoding process that runs torch with a GPU (a
+    train worker), else PyAV (Ray Data decode tasks hold no GPU)."""
+
+    AUTO = "auto"
+    PYAV = "pyav"
+    TORCHCODEC_CPU = "torchcodec_cpu"
+    TORCHCODEC_CUDA = "torchcodec_cuda"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How `raylab ingest` turns a dataset on disk or in an object store into shards."""
+
+    shard_target_mb: float = 256.0
+    """Video bytes per Parquet part; a few hundred MB keeps object-store reads efficient."""
+    segment_s: float = 5.0
+    """Long-video datasets (Sports-1M) are cut into keyframe-aligned segments of at least this
+    many seconds (the last may be shorter), without re-encoding."""
+    val_fraction: float = 0.05
+    """Share of the train videos held out as a val split, for datasets without one (Sports-1M)."""
+    max_reject_fraction: float = 0.01
+    """Above this share of listed videos rejected, ingest exits with code 2 (shards and the
+    manifest are still written, so the reasons can be read)."""
+    seed: int = 0
+    """Seeds the shuffle of rows into shards and the val split: same inputs, same shards."""
+
+    def __post_init__(self) -> None:
+        _require(self.shard_target_mb > 0, "ingest.shard_target_mb", "> 0", self.shard_target_mb)
+        _require(self.segment_s > 0, "ingest.segment_s", "> 0", self.segment_s)
+        _require(0 <= self.val_fraction < 1, "ingest.val_fraction", "a fraction in [0, 1)",
+                 self.val_fraction)
+        _require(0 <= self.max_reject_fraction <= 1, "ingest.max_reject_fraction",
+                 "a fraction in [0, 1]", self.max_reject_fraction)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
@@ -104,6 +142,8 @@ class DataConfig:
     """Inputs are divided by this after mean removal (1.0 keeps the paper's raw scale)."""
     shuffle_buffer_clips: int = 256
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
+    decode_backend: DecodeBackend = DecodeBackend.AUTO
+    """Decoder of clip frames; AUTO = torchcodec CUDA in a process running torch on a GPU."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)

@@ -53,3 +53,35 @@ def test_per_class_accuracy_is_video_level_and_nan_for_absent_classes():
     acc = per_class_accuracy(scores, 3)
     assert acc[0] == pytest.approx(0.5) and acc[1] == pytest.approx(1.0)
     assert np.isnan(acc[2])
+
+
+def test_multi_label_hit_counts_any_true_label():
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    # row 0: top-1 is 0, true {1, 0} -> hit; row 1: top-1 is 2, true {0, 1} -> miss at 1,
+    # hit at 2 (class 1 is second); row 2: true {2} -> miss at 1 and 2, hit at 3.
+    truth = [(1, 0), (0, 1), (2,)]
+    assert hit_at_k(probs, truth, 1) == pytest.approx(1 / 3)
+    assert hit_at_k(probs, truth, 2) == pytest.approx(2 / 3)
+    assert hit_at_k(probs, truth, 3) == 1.0
+    # One label per row gives the single-label answer.
+    assert hit_at_k(probs, [(0,), (2,), (1,)], 1) == hit_at_k(probs, np.array([0, 2, 1]), 1)
+
+
+def test_video_level_pools_segments_and_clips_with_multi_labels():
+    # Video "v" (labels 2 and 0) has two segments, each with clips; their rows interleave with
+    # video "w" (label 1). v's mean softmax: class 0 = (0.6 + 0.5 + 0.2) / 3 = 0.43, class 1 =
+    # (0.3 + 0.1 + 0.2) / 3 = 0.2, class 2 = (0.1 + 0.4 + 0.6) / 3 = 0.37 -> top-1 is class 0,
+    # a hit because 0 is one of v's labels; a single-label reading (label 2 only) misses.
+    v = (2, 0)
+    scores = ClipScores(
+        ["v", "w", "v", "v"], np.array([2, 1, 2, 2]),
+        np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.2, 0.2, 0.6]]),
+        [v, (1,), v, v],
+    )
+    m = summarize(scores)
+    assert m["video_hit1"] == 1.0 and m["num_videos"] == 2 and m["num_clips"] == 4
+    assert m["clip_hit1"] == pytest.approx(1.0)  # clip 3's top-1 is 2, clip 0's is 0: both true
+    single = summarize(ClipScores(scores.video_ids, scores.labels, scores.probs))
+    assert single["video_hit1"] == 0.5
+    both = ClipScores.concat([scores, ClipScores(["x"], np.array([1]), np.array([[0, 1.0, 0]]))])
+    assert both.truth()[-1] == (1,) and summarize(both)["video_hit1"] == 1.0

@@ -1,15 +1,21 @@
 """Column names shared by shards, the Ray Data pipeline and the train worker.
 
-Shard rows (one per video) carry the encoded bytes plus what decoding needs without probing the
-file again: the sorted presentation timestamps of every frame, so that frame i can be fetched by
-seeking to the keyframe before pts[i]. Batches add the clip plan and ids used by evaluation.
+Shard rows (one per video, or per keyframe-aligned segment of a long video) carry the encoded
+bytes plus what decoding needs without probing the file again: the sorted presentation timestamps
+of every frame, so that frame i can be fetched by seeking to the keyframe before pts[i]. Batches
+add the clip plan and ids used by evaluation.
 """
 
 # --- shard rows (written by ingest, read by the pipeline) ---
-VIDEO_ID = "video_id"          # str, unique, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01"
-LABEL = "label"                # int32, 0-based index into manifest["classes"]
+VIDEO_ID = "video_id"          # str, the source video ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
+                               # a YouTube id); the segments of one video share it, so
+                               # evaluation pools them into one video score
+SEGMENT = "segment"            # int32, segment number within the video (0 for a whole video);
+                               # (video_id, segment) is unique
+LABEL = "label"                # int32, 0-based index into manifest["classes"]; the first of labels
+LABELS = "labels"              # list<int32>, every label of the video (Sports-1M: ~5% have >1)
 CLASS_NAME = "class_name"      # str
-SPLIT = "split"                # "train" | "test"
+SPLIT = "split"                # "train" | "val" | "test"
 GROUP = "group"                # int32, UCF-101 group number (gNN); 0 where a dataset has none
 VIDEO_BYTES = "video_bytes"    # binary, the original file's bytes, never re-encoded
 NUM_FRAMES = "num_frames"      # int32
@@ -37,5 +43,5 @@ FLOW_X = "flow_x"              # list<binary>, num_flows JPEG-encoded uint8 x (r
 FLOW_Y = "flow_y"              # list<binary>, num_flows JPEG-encoded uint8 y (down) fields
 # (flow rows also carry VIDEO_ID, LABEL, CLASS_NAME, SPLIT, GROUP, and HEIGHT/WIDTH of the fields)
 
-SHARD_SPLITS = ("train", "test")
+SHARD_SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"

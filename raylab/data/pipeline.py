@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import ray.data
 from ray.data.collate_fn import NumpyBatchCollateFn
 
-from raylab.config import TemporalConfig
+from raylab.config import DecodeBackend, TemporalConfig
 from raylab.data import columns as C
 from raylab.data import flow_samples
 from raylab.data.clips import plan_eval_clips, plan_train_clips
@@ -44,6 +44,8 @@ class ClipRequest:
     frame_step: int
     size_px: int
     clips_per_video: int
+    decode_backend: DecodeBackend = DecodeBackend.AUTO
+    """Resolved in each decode task: AUTO is PyAV there (Ray Data tasks hold no GPU)."""
 
 
 Planner = Callable[[str, int], list[list[int]]]
@@ -60,7 +62,7 @@ def train_dataset(
         _train_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video, seed=seed,
     )
-    return _decoded(items, plan, req.size_px)
+    return _decoded(items, plan, req.size_px, req.decode_backend)
 
 
 def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
@@ -70,7 +72,7 @@ def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
         _eval_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video,
     )
-    return _decoded(items, plan, req.size_px)
+    return _decoded(items, plan, req.size_px, req.decode_backend)
 
 
 def _epoch_items(files: Sequence[str], *, seed: int, epochs: range) -> list[dict]:
@@ -105,24 +107,30 @@ def _eval_plan(video_id: str, video_frames: int, epoch: int, **kw) -> list[list[
     return plan_eval_clips(video_frames, **kw)
 
 
-def _decoded(items: list[dict], plan: Planner, size_px: int) -> ray.data.Dataset:
+def _decoded(
+    items: list[dict], plan: Planner, size_px: int, backend: DecodeBackend,
+) -> ray.data.Dataset:
     ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
     return ds.map_batches(
-        _decode_row_groups, fn_kwargs={"plan": plan, "size_px": size_px},
+        _decode_row_groups, fn_kwargs={"plan": plan, "size_px": size_px, "backend": backend},
         batch_size=1, batch_format="numpy", num_cpus=1,
     )
 
 
-def _decode_row_groups(items: dict[str, np.ndarray], *, plan, size_px: int) -> Iterator[dict]:
+def _decode_row_groups(
+    items: dict[str, np.ndarray], *, plan, size_px: int, backend: DecodeBackend,
+) -> Iterator[dict]:
     """Read one row group and decode its planned clips (one output block per row group)."""
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
         fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
         with fs.open_input_file(inner) as f:
             table = pq.ParquetFile(f).read_row_group(int(group), columns=_READ_COLUMNS)
-        yield _decode_rows(table.to_pydict(), plan, size_px, int(epoch))
+        yield _decode_rows(table.to_pydict(), plan, size_px, int(epoch), backend)
 
 
-def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int) -> dict:
+def _decode_rows(
+    batch: dict[str, list], plan: Planner, size_px: int, epoch: int, backend: DecodeBackend,
+) -> dict:
     """One output row per planned clip; a clip that fails to decode is kept with decode_ok=False
     (zeros) so the worker can skip and count it instead of the whole task failing."""
     out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.FRAME_INDEX,
@@ -131,7 +139,7 @@ def _decode_rows(batch: dict[str, list], plan: Planner, size_px: int, epoch: int
         clips = plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)
         try:
             decoded = decode_clips(batch[C.VIDEO_BYTES][i], batch[C.FRAME_PTS][i], clips,
-                                   size_px=size_px)
+                                   size_px=size_px, backend=backend)
             ok = True
         except DecodeError as err:
             log.warning("decode failed for %s: %s", video_id, err)

@@ -1,9 +1,10 @@
 """Parquet shards of encoded videos: the schema, the probe that fills it, the writer, the manifest.
 
-One row per video holds the original bytes (never re-encoded) plus the sorted frame timestamps, so
-the pipeline can seek to any frame without probing again. `manifest.json` is written last and is
-the dataset's contract (classes, counts, rejects, files). This module does not list datasets
-(sources/) nor decode clips (decode.py).
+One row per video (or keyframe-aligned segment, segments.py) holds the original bytes (never
+re-encoded) plus the sorted frame timestamps, so the pipeline can seek to any frame without probing
+again. `manifest.json` is written last and is the dataset's contract (classes, counts, rejects,
+files). Paths are local or URIs of any pyarrow filesystem (s3://, gs://). This module does not
+list datasets (sources/) nor decode clips (decode.py).
 """
 
 from __future__ import annotations
@@ -11,22 +12,25 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raylab.config import ConfigError
 from raylab.data import columns as C
 
-SCHEMA_VERSION = 1
+# 2: a row may be a segment of a video (segment), labels (multi-label), a val split.
+SCHEMA_VERSION = 2
 SHARD_SCHEMA = pa.schema([
     pa.field(C.VIDEO_ID, pa.string(), nullable=False),
+    pa.field(C.SEGMENT, pa.int32(), nullable=False),
     pa.field(C.LABEL, pa.int32(), nullable=False),
+    pa.field(C.LABELS, pa.list_(pa.int32()), nullable=False),
     pa.field(C.CLASS_NAME, pa.string(), nullable=False),
     pa.field(C.SPLIT, pa.string(), nullable=False),
     pa.field(C.GROUP, pa.int32(), nullable=False),
@@ -149,64 +153,55 @@ def _decodes(packet: av.Packet) -> bool:
         raise BadVideo(f"cannot decode first frame: {err.strerror or err}") from None
 
 
-def write_shards(
-    rows_by_split: Mapping[str, Iterable[dict[str, Any]]], out: Path,
-    target_bytes: int = 256 * 2**20,
-) -> dict[str, list[str]]:
-    """Write out/<split>/part-NNNNN.parquet, a new part at ~target_bytes of video bytes.
-
-    Rows may be a lazy iterable (ingest reads each video's bytes only when it is written). A split
-    with no rows still gets one empty part, so readers always find the schema. Old parts and the
-    old manifest are removed first: a crash mid-write leaves no manifest, never a stale one.
-    Returns {split: [paths relative to out]}.
-    """
-    out = Path(out)
-    unknown = set(rows_by_split) - set(C.SHARD_SPLITS)
-    if unknown:
-        raise ValueError(f"unknown splits {sorted(unknown)}; expected {C.SHARD_SPLITS}")
-    (out / C.MANIFEST).unlink(missing_ok=True)
-    files: dict[str, list[str]] = {}
-    for split, rows in rows_by_split.items():
-        folder = out / split
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("part-*.parquet"):
-            old.unlink()
-        files[split] = _write_split(rows, split, folder, target_bytes)
-    return files
+def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow filesystem, path inside it) for a local path, file://, s3:// or gs:// URI."""
+    text = str(uri)
+    if "://" not in text:
+        text = Path(text).resolve().as_uri()  # from_uri takes absolute local paths only as URIs
+    try:
+        return pafs.FileSystem.from_uri(text)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise ConfigError(f"{uri}: expected a local path or a file://, s3:// or gs:// URI "
+                          f"({err})") from None
 
 
-def _write_split(
-    rows: Iterable[dict[str, Any]], split: str, folder: Path, target_bytes: int,
-) -> list[str]:
-    files: list[str] = []
-    writer: pq.ParquetWriter | None = None
-    buffer: list[dict[str, Any]] = []
-    buffered = file_bytes = 0
+def join(base: str, *parts: str) -> str:
+    """`base/part/...` for a path inside a pyarrow filesystem (always '/', never os.sep)."""
+    return "/".join([base.rstrip("/"), *parts])
 
-    def flush() -> None:
-        nonlocal writer, buffered, file_bytes
-        if writer is None:
-            files.append(f"{split}/part-{len(files):05d}.parquet")
-            writer = pq.ParquetWriter(folder.parent / files[-1], SHARD_SCHEMA)
-        writer.write_table(pa.Table.from_pylist(buffer, schema=SHARD_SCHEMA))
-        file_bytes += buffered
-        buffer.clear()
-        buffered = 0
-        if file_bytes >= target_bytes:
-            writer.close()
-            writer, file_bytes = None, 0
 
-    for row in rows:
-        _check_row(row, split)
-        buffer.append(row)
-        buffered += len(row[C.VIDEO_BYTES])
-        if buffered >= min(_ROW_GROUP_BYTES, target_bytes) or len(buffer) >= ROW_GROUP_VIDEOS:
-            flush()
-    if buffer or not files:
-        flush()
-    if writer is not None:
-        writer.close()
-    return files
+class ShardWriter:
+    """Writes one Parquet part: rows in row groups of ROW_GROUP_VIDEOS (or _ROW_GROUP_BYTES).
+
+    The part is complete only once `close` returns; ingest records completion separately (a
+    done record), so a part a crash left half written is rewritten, never read."""
+
+    def __init__(self, fs: pafs.FileSystem, path: str) -> None:
+        self._split = path.rsplit("/", 2)[-2]
+        self._stream = fs.open_output_stream(path)
+        self._writer = pq.ParquetWriter(self._stream, SHARD_SCHEMA)
+        self._buffer: list[dict[str, Any]] = []
+        self._buffered = 0
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        _check_row(row, self._split)
+        self._buffer.append(row)
+        self._buffered += len(row[C.VIDEO_BYTES])
+        self.rows += 1
+        if self._buffered >= _ROW_GROUP_BYTES or len(self._buffer) >= ROW_GROUP_VIDEOS:
+            self._flush()
+
+    def close(self) -> None:
+        if self._buffer or not self.rows:  # an empty part still holds the schema for readers
+            self._flush()
+        self._writer.close()
+        self._stream.close()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=SHARD_SCHEMA))
+        self._buffer.clear()
+        self._buffered = 0
 
 
 def _check_row(row: dict[str, Any], split: str) -> None:
@@ -217,26 +212,54 @@ def _check_row(row: dict[str, Any], split: str) -> None:
     if row[C.SPLIT] != split:
         raise ValueError(f"shard row {row[C.VIDEO_ID]!r}: split {row[C.SPLIT]!r} "
                          f"given under {split!r}")
+    if not row[C.LABELS] or row[C.LABELS][0] != row[C.LABEL]:
+        raise ValueError(f"shard row {row[C.VIDEO_ID]!r}: label {row[C.LABEL]} must be the "
+                         f"first of labels {row[C.LABELS]}")
 
 
-def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    """Write out/manifest.json atomically: readers see the old file or the new one, never half."""
-    path = Path(out) / C.MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())  # the bytes must be on disk before the rename makes them visible
-    os.replace(tmp, path)
+def write_json(out: str | Path, name: str, obj: Any) -> None:
+    """Write `name` (a path relative to `out`) as JSON so readers see the old file or the new
+    one, never half: locally a temp file and a rename; on an object store a single PUT is
+    already atomic."""
+    fs, base = filesystem(out)
+    path = join(base, name)
+    text = json.dumps(obj, indent=2) + "\n"
+    if isinstance(fs, pafs.LocalFileSystem):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(path + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes must be on disk before the rename shows them
+        os.replace(tmp, path)
+    else:
+        with fs.open_output_stream(path) as f:
+            f.write(text.encode())
 
 
-def read_manifest(shards_dir: Path) -> dict[str, Any]:
+def read_json(out: str | Path, name: str) -> Any:
+    """The JSON object `name` under `out`, or None when there is no such file."""
+    fs, base = filesystem(out)
+    try:
+        with fs.open_input_stream(join(base, name)) as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def write_manifest(out: str | Path, manifest: dict[str, Any]) -> None:
+    """Write out/manifest.json atomically (see write_json)."""
+    write_json(out, C.MANIFEST, manifest)
+
+
+def read_manifest(shards_dir: str | Path) -> dict[str, Any]:
     """The manifest of a shards directory, checked for the keys every reader relies on."""
-    path = Path(shards_dir) / C.MANIFEST
+    fs, base = filesystem(shards_dir)
+    path = join(base, C.MANIFEST)
     expected = f"{path}: expected a manifest.json written by `raylab ingest`"
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        with fs.open_input_stream(path) as f:
+            manifest = json.loads(f.read())
     except FileNotFoundError:
         raise ConfigError(f"{expected} (no such file)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

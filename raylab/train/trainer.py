@@ -85,7 +85,7 @@ def run_data(cfg: ExperimentConfig) -> RunData:
     manifest = read_manifest(shards)
     shape = clip_shape(cfg.model.name)
     train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
-                            cfg.data.train_clips_per_video)
+                            cfg.data.train_clips_per_video, cfg.data.decode_backend)
     eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
     files = {s: [str(shards / f) for f in manifest["files"][s]] for s in SHARD_SPLITS}
     return RunData(

@@ -67,3 +67,78 @@ def test_decode_video_gives_every_frame_shorter_side_resized(video):
         decode_video(data[: len(data) // 3], pts, short_side_px=60)
     with pytest.raises(DecodeError):
         decode_video(b"this is not a video", pts, short_side_px=60)
+
+
+# --- backends -------------------------------------------------------------------------------
+
+def _h264(fps_pts_ms: list[int] | None, bframes: int = 2) -> bytes:
+    """H.264 in Matroska with B-frames (decode order != display order), 24 noisy frames; with
+    `fps_pts_ms`, frames are shown at those irregular times (variable frame rate, pts gaps)."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(7)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.options = {"bf": str(bframes), "g": "8", "preset": "ultrafast"}
+        if fps_pts_ms is not None:
+            s.codec_context.time_base = Fraction(1, 1000)
+        for t in range(24):
+            frame = av.VideoFrame.from_ndarray(
+                (rng.random((64, 96, 3)) * 255).astype(np.uint8), format="rgb24")
+            if fps_pts_ms is not None:
+                frame.pts, frame.time_base = fps_pts_ms[t], Fraction(1, 1000)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()
+
+
+VFR_MS = [0, 40, 50, 130, 135, 300, 340, 345, 500, 540, 560, 600, 700, 720, 1000, 1040, 1041,
+          1100, 1300, 1330, 1360, 1390, 1500, 1700]
+REQUESTS = [[0, 1, 2, 3], [23, 5, 5, 9], [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]]
+
+
+@pytest.mark.parametrize("data", [_h264(None), _h264(VFR_MS)], ids=["bframes", "vfr"])
+def test_pyav_and_torchcodec_cpu_return_identical_frames(data: bytes) -> None:
+    from raylab.config import DecodeBackend
+
+    probe = probe_video(data)
+    assert probe.num_frames == 24 and probe.codec == "h264"
+    with av.open(io.BytesIO(data)) as c:
+        display = [f.to_image() for f in c.decode(video=0)]  # display order: the ground truth
+    pyav = decode_clips(data, probe.frame_pts, REQUESTS, size_px=48,
+                        backend=DecodeBackend.PYAV)
+    codec = decode_clips(data, probe.frame_pts, REQUESTS, size_px=48,
+                         backend=DecodeBackend.TORCHCODEC_CPU)
+    for clip, a, b in zip(REQUESTS, pyav, codec, strict=True):
+        np.testing.assert_array_equal(a, b)
+        side = 64
+        expected = np.stack([np.asarray(display[i].resize(
+            (48, 48), Image.Resampling.BILINEAR, box=(16, 0, 16 + side, side))) for i in clip])
+        np.testing.assert_array_equal(a, expected)
+
+
+def test_backend_choice_is_guarded_on_a_cpu_machine() -> None:
+    import torch
+
+    from raylab.config import ConfigError, DecodeBackend
+    from raylab.data.decode import resolve_backend
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: AUTO picks it")
+    assert resolve_backend(DecodeBackend.AUTO) is DecodeBackend.PYAV
+    assert resolve_backend("torchcodec_cpu") is DecodeBackend.TORCHCODEC_CPU
+    with pytest.raises(ConfigError, match="torchcodec_cuda needs a CUDA GPU"):
+        resolve_backend(DecodeBackend.TORCHCODEC_CUDA)
+
+
+def test_torchcodec_refuses_when_it_numbers_frames_differently() -> None:
+    from raylab.config import DecodeBackend
+
+    data = _h264(None)
+    pts = probe_video(data).frame_pts
+    with pytest.raises(DecodeError, match="torchcodec counts 24 frames, ingest 23"):
+        decode_clips(data, pts[:23], [[0, 1]], size_px=16, backend=DecodeBackend.TORCHCODEC_CPU)

@@ -14,7 +14,16 @@ import pytest
 
 from raylab.config import ConfigError
 from raylab.data import columns as C
-from raylab.data.shards import BadVideo, probe_video, read_manifest, write_manifest, write_shards
+from raylab.data.shards import (
+    ROW_GROUP_VIDEOS,
+    SHARD_SCHEMA,
+    BadVideo,
+    ShardWriter,
+    filesystem,
+    probe_video,
+    read_manifest,
+    write_manifest,
+)
 
 
 def _avi(num_frames: int) -> bytes:
@@ -62,35 +71,46 @@ def test_probe_rejects_with_a_short_reason(data: bytes, reason: str) -> None:
 
 def _rows(split: str, n: int, size: int) -> list[dict]:
     return [{
-        C.VIDEO_ID: f"{split}{i}", C.LABEL: i % 3, C.CLASS_NAME: "A", C.SPLIT: split,
-        C.GROUP: 1, C.VIDEO_BYTES: bytes([i]) * size, C.NUM_FRAMES: 2, C.FRAME_PTS: [0, 1],
-        C.TIME_BASE: 0.04, C.FPS: 25.0, C.WIDTH: 320, C.HEIGHT: 240, C.CODEC: "mpeg4",
-        C.SOURCE_PATH: f"A/{split}{i}.avi",
+        C.VIDEO_ID: f"{split}{i}", C.SEGMENT: 0, C.LABEL: i % 3, C.LABELS: [i % 3, 5],
+        C.CLASS_NAME: "A", C.SPLIT: split, C.GROUP: 1, C.VIDEO_BYTES: bytes([i]) * size,
+        C.NUM_FRAMES: 2, C.FRAME_PTS: [0, 1], C.TIME_BASE: 0.04, C.FPS: 25.0, C.WIDTH: 320,
+        C.HEIGHT: 240, C.CODEC: "mpeg4", C.SOURCE_PATH: f"A/{split}{i}.avi",
     } for i in range(n)]
 
 
-def test_write_shards_rolls_over_and_keeps_order(tmp_path: Path) -> None:
-    files = write_shards({"train": iter(_rows("train", 10, 1000)), "test": []}, tmp_path,
-                         target_bytes=3000)
-    assert files["train"] == [f"train/part-{i:05d}.parquet" for i in range(4)]
-    assert files["test"] == ["test/part-00000.parquet"]  # empty, but carries the schema
-    ids = [v for f in files["train"] for v in pq.read_table(tmp_path / f)[C.VIDEO_ID].to_pylist()]
-    assert ids == [f"train{i}" for i in range(10)]
-    assert pq.read_table(tmp_path / files["test"][0]).num_rows == 0
-    # A rewrite with fewer parts leaves no stale part behind for a directory reader to pick up.
-    write_shards({"train": _rows("train", 2, 10)}, tmp_path)
-    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["part-00000.parquet"]
+def _write(path: Path, rows: list[dict]) -> int:
+    fs, inner = filesystem(path)
+    writer = ShardWriter(fs, inner)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    return writer.rows
 
 
-def test_write_shards_refuses_bad_rows(tmp_path: Path) -> None:
+def test_shard_writer_keeps_order_in_row_groups(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    path = tmp_path / "train" / "part-00000.parquet"
+    assert _write(path, _rows("train", 2 * ROW_GROUP_VIDEOS + 1, 10)) == 2 * ROW_GROUP_VIDEOS + 1
+    shard = pq.ParquetFile(path)
+    assert shard.num_row_groups == 3
+    assert shard.read()[C.VIDEO_ID].to_pylist() == [f"train{i}" for i in range(17)]
+    assert shard.read()[C.LABELS].to_pylist()[1] == [1, 5]
+    (tmp_path / "test").mkdir()
+    assert _write(tmp_path / "test" / "part-00000.parquet", []) == 0
+    empty = pq.read_table(tmp_path / "test" / "part-00000.parquet")
+    assert empty.num_rows == 0 and empty.schema == SHARD_SCHEMA  # readers still find the schema
+
+
+def test_shard_writer_refuses_bad_rows(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
     row = _rows("train", 1, 1)[0]
     with pytest.raises(ValueError, match="split 'train' given under 'test'"):
-        write_shards({"test": [row]}, tmp_path)
+        _write(tmp_path / "test" / "p.parquet", [row])
+    with pytest.raises(ValueError, match=r"label 0 must be the first of labels \[5\]"):
+        _write(tmp_path / "test" / "p.parquet", [{**row, C.SPLIT: "test", C.LABELS: [5]}])
     del row[C.FPS]
     with pytest.raises(ValueError, match=r"missing \['fps'\]"):
-        write_shards({"train": [row]}, tmp_path)
-    with pytest.raises(ValueError, match="unknown splits"):
-        write_shards({"val": []}, tmp_path)
+        _write(tmp_path / "test" / "p.parquet", [row])
 
 
 def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
@@ -98,13 +118,13 @@ def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=expected):
         read_manifest(tmp_path)
     manifest = {"dataset": "ucf101", "split": 1, "classes": ["A"], "counts": {"train": 1},
-                "rejected": [], "files": {"train": []}, "schema_version": 1}
+                "rejected": [], "files": {"train": []}, "schema_version": 2}
     write_manifest(tmp_path, manifest)
     assert read_manifest(tmp_path) == manifest
     assert [p.name for p in tmp_path.iterdir()] == [C.MANIFEST]  # no temporary file left
     (tmp_path / C.MANIFEST).write_text("{not json")
     with pytest.raises(ConfigError, match=expected):
         read_manifest(tmp_path)
-    (tmp_path / C.MANIFEST).write_text(json.dumps({**manifest, "schema_version": 2}))
-    with pytest.raises(ConfigError, match="schema_version 2"):
+    (tmp_path / C.MANIFEST).write_text(json.dumps({**manifest, "schema_version": 1}))
+    with pytest.raises(ConfigError, match="schema_version 1"):
         read_manifest(tmp_path)

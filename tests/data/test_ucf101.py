@@ -54,8 +54,6 @@ def test_missing_and_duplicate_entries_are_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("train, test, expected", [
     (["YoYo/v_YoYo_g08_c01.avi"], [], r"trainlist01\.txt:1: expected '<Class>/<file>\.avi <lab"),
-    (["YoYo/v_YoYo_g08_c01.avi 2"], [], r"trainlist01\.txt:1: label 2 disagrees with classInd"),
-    ([], ["", "Nope/v_Nope_g01_c01.avi"], r"testlist01\.txt:2: expected a class from classInd"),
     ([], ["YoYo/clip.avi"], r"testlist01\.txt:1: expected 'YoYo/v_YoYo_gNN_cMM\.avi'"),
     ([], ["YoYo/v_Other_g01_c01.avi"], r"testlist01\.txt:1: expected 'YoYo/v_YoYo_gNN_cMM\.avi'"),
 ])
@@ -65,6 +63,20 @@ def test_malformed_lines_name_file_and_line(
     root = _layout(tmp_path, train=train, test=test, files=[])
     with pytest.raises(ConfigError, match=expected):
         read_ucf101(root, 1)
+
+
+def test_labels_outside_class_index_are_rejected_entries(tmp_path: Path) -> None:
+    # A wrong label costs its entry (a reject in the manifest), not the whole split.
+    ok = "YoYo/v_YoYo_g08_c01.avi"
+    root = _layout(tmp_path, train=[f"{ok} 1", "YoYo/v_YoYo_g09_c01.avi 2"],
+                   test=["", "Nope/v_Nope_g01_c01.avi"], files=[ok])
+    listing = read_ucf101(root, 1)
+    assert [item.rel_path for item in listing.items] == [ok]
+    assert [(p, r.split(" (listed")[0]) for p, r in listing.invalid] == [
+        ("YoYo/v_YoYo_g09_c01.avi", "label 2 disagrees with classInd.txt (YoYo is 1)"),
+        ("Nope/v_Nope_g01_c01.avi", "class 'Nope' not in classInd.txt"),
+    ]
+    assert "testlist01.txt:2" in listing.invalid[1][1]
 
 
 def test_class_index_must_count_from_one(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Each class is a (shape, direction) pair: one frame shows the shape but not the direction, which
 only the motion shows, so a single-frame model must guess among len(directions) while a model that
-sees motion can be perfect. `write_corrupt_fixtures` adds the broken files ingest must reject.
+sees motion can be perfect. (corrupt.py adds the broken files ingest must reject.)
 This module does not read datasets back (`ucf101.py`, `hmdb51.py`) and never downloads anything.
 """
 
@@ -121,7 +121,7 @@ def write_ucf101(root: Path, spec: SyntheticSpec) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         for group in range(1, spec.num_groups + 1):
             for clip in range(1, spec.clips_per_group + 1):
-                jobs.append((folder / _file_name(name, group, clip), shape, direction))
+                jobs.append((folder / ucf101_file_name(name, group, clip), shape, direction))
     _write_videos(jobs, spec)
     _write_lists(root / "ucfTrainTestlist", classes, spec)
     return classes
@@ -159,15 +159,53 @@ def write_hmdb51(root: Path, spec: SyntheticSpec) -> list[str]:
     return sorted(classes)
 
 
-def _write_videos(jobs: list[tuple[Path, str, str]], spec: SyntheticSpec) -> None:
+def write_sports1m(root: Path, spec: SyntheticSpec) -> list[str]:
+    """Write Sports-1M's layout: ROOT/labels.txt, ROOT/{train,test}_partition.txt, ROOT/videos/.
+
+    `num_groups` videos per class, each named by an 11-character YouTube-style id, H.264 with
+    B-frames (keyframe every second) in .mp4 or .mkv. Every 10th video has a second label, every
+    4th group is in the test partition, and every 7th is listed but not downloaded (as on a real
+    partial download). Returns the class names in labels.txt order.
+    """
+    root = Path(root)
+    pairs = [(shape, direction) for shape in spec.shapes for direction in spec.directions]
+    classes = [shape + direction for shape, direction in pairs]
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    (root / "labels.txt").write_text("".join(c + "\n" for c in classes), encoding="ascii")
+    rng = np.random.default_rng([spec.seed, 1])
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    jobs = []
+    for n, (label, group) in enumerate(
+            (label, group) for group in range(spec.num_groups) for label in range(len(pairs))):
+        video_id = "".join(rng.choice(alphabet, size=11))
+        labels = [label, (label + 1) % len(classes)] if n % 10 == 9 else [label]
+        kind = "test" if group % 4 == 3 else "train"  # whole groups, so every class is tested
+        lines[kind].append(f"https://www.youtube.com/watch?v={video_id} "
+                           f"{','.join(map(str, labels))}")
+        if n % 7 != 6:
+            ext = ".mkv" if n % 2 else ".mp4"
+            jobs.append((root / "videos" / f"{video_id}{ext}", *pairs[label]))
+    for kind, text in lines.items():
+        (root / f"{kind}_partition.txt").write_text("".join(t + "\n" for t in text),
+                                                    encoding="ascii")
+    _write_videos(jobs, spec, encode=_encode_h264)
+    return classes
+
+
+def _write_videos(
+    jobs: list[tuple[Path, str, str]], spec: SyntheticSpec,
+    encode: Callable[[Path, Iterable[np.ndarray]], None] | None = None,
+) -> None:
     """Render and encode one video per (path, shape, direction); the job's position seeds it."""
+    encode = encode or _encode_avi
 
     def write_one(index: int, job: tuple[Path, str, str]) -> None:
         path, shape, direction = job
         rng = np.random.default_rng([spec.seed, index])
         shade = spec.shapes.index(shape) / max(len(spec.shapes) - 1, 1)
-        _encode_avi(path, _render_video(rng, SHAPES[shape], DIRECTIONS[direction], spec,
-                                        shade if spec.shade_by_shape else None))
+        encode(path, _render_video(rng, SHAPES[shape], DIRECTIONS[direction], spec,
+                                   shade if spec.shade_by_shape else None))
 
     # Threads, not processes: FFmpeg's encoder and numpy release the GIL, and each video has its
     # own generator, so the output does not depend on scheduling.
@@ -175,7 +213,8 @@ def _write_videos(jobs: list[tuple[Path, str, str]], spec: SyntheticSpec) -> Non
         list(pool.map(write_one, range(len(jobs)), jobs))
 
 
-def _file_name(name: str, group: int, clip: int) -> str:
+def ucf101_file_name(name: str, group: int, clip: int) -> str:
+    """v_<Class>_gNN_cMM.avi, UCF-101's file name pattern."""
     return f"v_{name}_g{group:02d}_c{clip:02d}.avi"
 
 
@@ -199,7 +238,8 @@ def _hmdb_flags(num_groups: int, split: int) -> dict[int, int]:
             for i, group in enumerate(order)}
 
 
-def _test_groups(split: int) -> range:
+def ucf101_test_groups(split: int) -> range:
+    """The groups UCF-101 split `split` tests on (the rest train)."""
     first = _TEST_GROUPS_PER_SPLIT * (split - 1) + 1
     return range(first, first + _TEST_GROUPS_PER_SPLIT)
 
@@ -212,8 +252,8 @@ def _write_lists(lists_dir: Path, classes: list[str], spec: SyntheticSpec) -> No
         for label, name in enumerate(classes, 1):
             for group in range(1, spec.num_groups + 1):
                 for clip in range(1, spec.clips_per_group + 1):
-                    rel = f"{name}/{_file_name(name, group, clip)}"
-                    if group in _test_groups(split):
+                    rel = f"{name}/{ucf101_file_name(name, group, clip)}"
+                    if group in ucf101_test_groups(split):
                         test.append(rel)
                     else:
                         train.append(f"{rel} {label}")
@@ -311,33 +351,15 @@ def _encode_avi(path: Path, frames: Iterable[np.ndarray]) -> None:
         container.mux(stream.encode())  # flush the encoder's delayed packets
 
 
-def write_corrupt_fixtures(root: Path) -> dict[str, str]:
-    """Add broken videos (and one missing file) to an existing layout, named in every split list.
-
-    Returns {path relative to UCF-101/: keyword expected in ingest's reject reason}.
-    """
-    root = Path(root)
-    lists_dir = root / "ucfTrainTestlist"
-    label, name = (lists_dir / "classInd.txt").read_text().splitlines()[0].split()
-    folder = root / "UCF-101" / name
-    good = (folder / _file_name(name, 1, 1)).read_bytes()
-    # Clip number 99 is past what SyntheticSpec writes here; groups spread over the splits.
-    contents: dict[int, tuple[bytes | None, str]] = {
-        1: (b"", "empty file"),
-        8: (b"this is a text file, not a video\n", "not a video container"),
-        15: (good[: int(len(good) * 0.3)], "truncated"),
-        22: (None, "missing"),
-    }
-    expected: dict[str, str] = {}
-    for group, (data, keyword) in contents.items():
-        file_name = _file_name(name, group, 99)
-        if data is not None:
-            (folder / file_name).write_bytes(data)
-        rel = f"{name}/{file_name}"
-        expected[rel] = keyword
-        for split in (1, 2, 3):
-            is_test = group in _test_groups(split)
-            list_file = lists_dir / f"{'test' if is_test else 'train'}list0{split}.txt"
-            with list_file.open("a", encoding="ascii", newline="") as f:
-                f.write(f"{rel}\r\n" if is_test else f"{rel} {label}\r\n")
-    return expected
+def _encode_h264(path: Path, frames: Iterable[np.ndarray]) -> None:
+    """H.264 with B-frames (decode order differs from display order) and a keyframe every
+    second, in the container the file's extension names."""
+    fmt = {".mp4": "mp4", ".mkv": "matroska"}[path.suffix]
+    with av.open(str(path), mode="w", format=fmt) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH_PX, HEIGHT_PX, "yuv420p"
+        stream.options = {"preset": "ultrafast", "bf": "2", "g": str(FPS),
+                          "keyint_min": str(FPS), "sc_threshold": "0", "crf": "18"}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())

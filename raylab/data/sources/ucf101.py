@@ -1,9 +1,9 @@
 """Read UCF-101's on-disk layout: `UCF-101/<Class>/*.avi` plus `ucfTrainTestlist/` split lists.
 
 Returns what one official split (1..3) says: classes in classInd.txt order, one item per listed
-video, and the listed files that are missing or listed twice (reported, never silently dropped).
-A malformed list or a label that contradicts classInd.txt is an error naming file:line. This
-module does not open videos (ingest probes them).
+video, and the listed files that are missing, listed twice or labelled with a class classInd.txt
+does not have, or contradicts (each reported as a reject, never silently dropped). A malformed
+line is an error naming file:line. This module does not open videos (ingest probes them).
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def read_ucf101(root: Path, split: int) -> VideoListing:
     seen: dict[str, str] = {}
     for kind in ("train", "test"):
         path = lists / f"{kind}list0{split}.txt"
-        for where, rel, cls, group in _read_split_list(path, kind, listing.classes):
+        for where, rel, cls, group, problem in _read_split_list(path, kind, listing.classes):
+            if problem:
+                listing.invalid.append((rel, f"{problem} (listed at {where})"))
+                continue
             if rel in seen:
                 listing.duplicates.append((rel, f"duplicate entry: {where} repeats {seen[rel]}"))
                 continue
@@ -78,9 +81,10 @@ def _read_class_index(path: Path) -> list[str]:
 
 def _read_split_list(
     path: Path, kind: str, classes: list[str],
-) -> list[tuple[str, str, str, int]]:
-    """(file:line, rel path, class name, group) per line. Train lines carry the 1-based label;
-    test lines are a path only (a label there, if any, is checked the same way)."""
+) -> list[tuple[str, str, str, int, str]]:
+    """(file:line, rel path, class name, group, problem) per line; problem is "" or why the
+    entry's label is unusable. Train lines carry the 1-based label; test lines are a path only
+    (a label there, if any, is checked the same way)."""
     out = []
     for n, line in _lines(path):
         where = f"{path}:{n}"
@@ -91,14 +95,13 @@ def _read_split_list(
         rel = parts[0].replace("\\", "/")
         cls, _, name = rel.partition("/")
         match = _FILE_RE.fullmatch(name)
-        if cls not in classes:
-            raise ConfigError(f"{where}: expected a class from classInd.txt, got folder {cls!r}")
         if match is None or match["cls"].lower() != cls.lower():
             raise ConfigError(f"{where}: expected '{cls}/v_{cls}_gNN_cMM.avi', got {rel!r}")
-        if len(parts) == 2:
-            want = classes.index(cls) + 1
-            if parts[1] != str(want):
-                raise ConfigError(f"{where}: label {parts[1]} disagrees with classInd.txt "
-                                  f"({cls} is {want})")
-        out.append((where, rel, cls, int(match["group"])))
+        problem = ""
+        if cls not in classes:
+            problem = f"class {cls!r} not in classInd.txt"
+        elif len(parts) == 2 and parts[1] != str(classes.index(cls) + 1):
+            problem = (f"label {parts[1]} disagrees with classInd.txt "
+                       f"({cls} is {classes.index(cls) + 1})")
+        out.append((where, rel, cls, int(match["group"]), problem))
     return out
