@@ -30,3 +30,7 @@ DECODE_OK = "decode_ok"        # bool, False when decoding failed (frames are ze
 
 SHARD_SPLITS = ("train", "test")
 MANIFEST = "manifest.json"
+
+# --- image shard rows (raylab ingest imagenet); pipeline batches reuse VIDEO_ID for the image id
+IMAGE_ID = "image_id"          # str, unique, e.g. "train/n01440764/n01440764_10026"
+IMAGE_BYTES = "image_bytes"    # binary, the original JPEG's bytes, never re-encoded

@@ -8,6 +8,7 @@ the dataset's contract (classes, counts, rejects, files). This module does not l
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import os
@@ -229,6 +230,21 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())  # the bytes must be on disk before the rename makes them visible
     os.replace(tmp, path)
+
+
+class DatasetKind(enum.StrEnum):
+    """What one shard row holds; manifest["kind"] says which (absent: a video dataset)."""
+
+    VIDEO = "video"
+    IMAGE = "image"
+
+
+def dataset_kind(manifest: dict[str, Any]) -> DatasetKind:
+    try:
+        return DatasetKind(manifest.get("kind", DatasetKind.VIDEO))
+    except ValueError:
+        known = ", ".join(k.value for k in DatasetKind)
+        raise ConfigError(f"manifest kind {manifest['kind']!r}: expected one of {known}") from None
 
 
 def read_manifest(shards_dir: Path) -> dict[str, Any]:
