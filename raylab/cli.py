@@ -22,6 +22,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.dataset == "imagenet":
+        return _ingest_imagenet(args)
     from raylab.data.ingest import ingest_hmdb51, ingest_ucf101
 
     # Keys must match the `dataset` choices in _parser (imported here: the CLI starts faster).
@@ -33,6 +35,16 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_imagenet(args: argparse.Namespace) -> int:
+    from raylab.data.image_ingest import ingest_imagenet
+
+    manifest = ingest_imagenet(Path(args.root), Path(args.out), resize_px=args.resize_px)
+    counts = manifest["counts"]
+    print(f"ingest: {counts['train']} train / {counts['test']} val images -> {args.out} "
+          f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from raylab import experiments
     from raylab.train.trainer import fit
@@ -40,10 +52,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
     cfg = experiments.ensure_data(cfg)
     result = fit(cfg, address=args.address, fresh=args.fresh)
-    m = result.metrics
-    print(f"{cfg.name}: video hit@1 {m.get('val/video_hit1', 0):.3f}  "
-          f"hit@5 {m.get('val/video_hit5', 0):.3f}  clip hit@1 {m.get('val/clip_hit1', 0):.3f}  "
-          f"({result.seconds:.0f} s)")
+    print(f"{cfg.name}: {result.summary()}  ({result.seconds:.0f} s)")
     print(f"MLflow run {result.run_id} in {result.tracking_uri}")
     return 0
 
@@ -78,12 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("ingest", help="turn a dataset on disk into Parquet shards")
-    p.add_argument("dataset", choices=["ucf101", "hmdb51"])
+    p.add_argument("dataset", choices=["ucf101", "hmdb51", "imagenet"])
     p.add_argument("--root", required=True,
                    help="ucf101: holds UCF-101/ and ucfTrainTestlist/; hmdb51: holds the class "
-                        "folders (brush_hair/, ...) and testTrainMulti_7030_splits/")
+                        "folders (brush_hair/, ...) and testTrainMulti_7030_splits/; imagenet: "
+                        "holds LOC_synset_mapping.txt, train/, val/ (and LOC_val_solution.csv "
+                        "when val/ is flat)")
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1)
     p.add_argument("--out", required=True)
+    p.add_argument("--resize-px", type=int, default=256,
+                   help="imagenet: shorter side of the training resize the pixel statistics "
+                        "(mean image) are computed at (Krizhevsky et al.: 256)")
     p.set_defaults(handler=_ingest)
 
     for name, handler, helptext in (("train", _train, "train one experiment with Ray Train"),

@@ -35,6 +35,26 @@ class ModelName(enum.StrEnum):
     GOOGLENET = "googlenet"
 
 
+class MeanRemoval(enum.StrEnum):
+    """What is subtracted from raw 0-255 pixels before the network."""
+
+    CONSTANT = "constant"
+    """data.pixel_mean for every pixel (Karpathy et al. 2014: 117)."""
+    RGB = "rgb"
+    """The training set's mean colour (from an image dataset's manifest)."""
+    PER_PIXEL = "per_pixel"
+    """The training set's mean image (Krizhevsky et al. 2012 sec. 2; from the manifest)."""
+
+
+class SyntheticData(enum.StrEnum):
+    """The synthetic dataset an empty data.shards_dir stands for (written on first use)."""
+
+    UCF101_MOTION = "ucf101_motion"
+    """Moving shapes in UCF-101's layout (the demo's video set)."""
+    IMAGENET_DIGITS = "imagenet_digits"
+    """scikit-learn's 1,797 digit scans as RGB JPEGs in ILSVRC-2012's layout."""
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
@@ -60,6 +80,15 @@ class DataConfig:
     """Inputs are divided by this after mean removal (1.0 keeps the paper's raw scale)."""
     shuffle_buffer_clips: int = 256
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
+    mean_removal: MeanRemoval = MeanRemoval.CONSTANT
+    """Mean subtracted before pixel_scale; rgb and per_pixel need an image dataset (ingest
+    computes them from its training split)."""
+    pca_lighting_std: float = 0.0
+    """Std of AlexNet's PCA lighting coefficients (Krizhevsky et al. 2012 sec. 4.1: 0.1), drawn
+    per training image; 0 = off. Needs an image dataset's RGB eigenbasis."""
+    synthetic: SyntheticData = SyntheticData.UCF101_MOTION
+    """Which synthetic dataset shards_dir "" means. Image datasets always evaluate on 10 views
+    (4 corners + centre, and their mirrors) and ignore eval_clips_per_video."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)
@@ -78,6 +107,8 @@ class DataConfig:
         _require(self.pixel_scale > 0, "data.pixel_scale", "> 0", self.pixel_scale)
         _require(self.shuffle_buffer_clips >= 0, "data.shuffle_buffer_clips", ">= 0",
                  self.shuffle_buffer_clips)
+        _require(self.pca_lighting_std >= 0, "data.pca_lighting_std", ">= 0",
+                 self.pca_lighting_std)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,20 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from raylab.config import ConfigError, ExperimentConfig, flatten, to_dict
-from raylab.data.pipeline import ClipRequest, eval_dataset, train_dataset
-from raylab.data.shards import read_manifest
+from raylab.config import ConfigError, ExperimentConfig, MeanRemoval, flatten, to_dict
+from raylab.data.image_shards import read_pixel_stats
+from raylab.data.pipeline import (
+    ClipRequest,
+    eval_dataset,
+    image_eval_dataset,
+    image_train_dataset,
+    train_dataset,
+)
+from raylab.data.shards import DatasetKind, dataset_kind, read_manifest
+from raylab.eval.aggregate import EVALUATIONS
 from raylab.models.build import clip_shape
 from raylab.track import mlflow as track
-from raylab.train.worker import TARGET_METRIC, WorkerPlan, train_loop_per_worker
+from raylab.train.worker import WorkerPlan, train_loop_per_worker
 
 PROGRESS_FILE = "raylab_progress.json"
 
@@ -39,6 +47,11 @@ class FitResult:
     experiment_id: str
     metrics: dict[str, float]
     seconds: float
+    dataset_kind: str = DatasetKind.VIDEO.value
+
+    def summary(self) -> str:
+        """The dataset kind's headline validation metrics on one line."""
+        return EVALUATIONS[DatasetKind(self.dataset_kind)].line(self.metrics)
 
 
 def cpus_needed(cfg: ExperimentConfig) -> float:
@@ -86,6 +99,8 @@ def fit(
     workdir = Path(cfg.workdir).resolve()
     shards = Path(cfg.data.shards_dir).resolve()
     manifest = read_manifest(shards)
+    kind = dataset_kind(manifest)
+    pixel_stats = _pixel_stats(cfg, kind, shards, manifest)
     steps = steps_per_epoch(cfg, manifest["counts"]["train"])
     connect(address, cpus_needed(cfg))
     if not cfg.scale.use_gpu and ray.cluster_resources().get("GPU", 0) >= cfg.scale.num_workers:
@@ -115,13 +130,21 @@ def fit(
         # Called at every worker-group (re)start: stream only the epochs still to run.
         first = _epochs_done(progress)
         epochs = range(min(first, cfg.optim.num_epochs - 1), cfg.optim.num_epochs)
+        if kind == DatasetKind.IMAGE:
+            return image_train_dataset(train_files, size_px=cfg.data.resize_px, seed=cfg.seed,
+                                       copies_per_image=cfg.data.train_clips_per_video,
+                                       epochs=epochs)
         return train_dataset(train_files, train_req, seed=cfg.seed, epochs=epochs)
 
     def test_ds():
+        if kind == DatasetKind.IMAGE:
+            return image_eval_dataset(test_files, size_px=cfg.data.resize_px)
         return eval_dataset(test_files, eval_req)
 
+    evaluation = EVALUATIONS[kind]
     plan = WorkerPlan(config=to_dict(cfg), class_names=list(manifest["classes"]),
-                      steps_per_epoch=steps, tracking_uri=uri, run_id=run_id)
+                      steps_per_epoch=steps, tracking_uri=uri, run_id=run_id,
+                      dataset_kind=kind.value, pixel_stats=pixel_stats)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(plan),
@@ -132,8 +155,8 @@ def fit(
             name=cfg.name, storage_path=str(storage),
             failure_config=ray.train.FailureConfig(max_failures=cfg.scale.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=TARGET_METRIC,
-                checkpoint_score_order="max"),
+                num_to_keep=2, checkpoint_score_attribute=evaluation.metric,
+                checkpoint_score_order=evaluation.mode),
             callbacks=[*callbacks, _ProgressCallback(progress)]),
         datasets={"train": train_ds, "test": test_ds},
     )
@@ -147,7 +170,22 @@ def fit(
         raise result.error
     metrics = {k: float(v) for k, v in (result.metrics or {}).items()
                if isinstance(v, (int, float))}
-    return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start)
+    return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start,
+                     kind.value)
+
+
+def _pixel_stats(cfg: ExperimentConfig, kind: DatasetKind, shards: Path,
+                 manifest: dict) -> dict | None:
+    """The manifest's training-set statistics when the config uses them; None otherwise."""
+    uses = cfg.data.mean_removal != MeanRemoval.CONSTANT or cfg.data.pca_lighting_std > 0
+    if not uses:
+        return None
+    if kind != DatasetKind.IMAGE:
+        raise ConfigError(
+            f"data.mean_removal={cfg.data.mean_removal.value} / data.pca_lighting_std="
+            f"{cfg.data.pca_lighting_std:g}: expected constant / 0 for a {kind.value} dataset "
+            "(only image datasets carry training-set pixel statistics)")
+    return read_pixel_stats(shards, manifest)
 
 
 def _epochs_done(progress: Path) -> int:
