@@ -34,3 +34,15 @@ def tiny_shards(tmp_path_factory) -> Path:
     out = root / "shards"
     ingest_ucf101(root, 1, out, progress=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_digits(tmp_path_factory) -> Path:
+    """Shards of 6 digits per class in ILSVRC-2012 layout (flat val/), stats at 40 px."""
+    from raylab.data.image_ingest import ingest_imagenet
+    from raylab.data.sources.synthetic_images import DigitsSpec, write_digits_imagenet
+
+    root = tmp_path_factory.mktemp("tiny_digits")
+    write_digits_imagenet(root / "raw", DigitsSpec(height_px=32, per_class=6, val_fraction=0.34))
+    ingest_imagenet(root / "raw", root / "shards", resize_px=40, progress=lambda _: None)
+    return root / "shards"

@@ -20,4 +20,4 @@ def test_experiment_loads(name, smoke):
 
 
 def test_experiments_are_found():
-    assert {"karpathy_fusion", "karpathy_table"} <= set(experiments.available())
+    assert {"karpathy_fusion", "karpathy_table", "alexnet_digits"} <= set(experiments.available())

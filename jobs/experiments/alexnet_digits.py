@@ -29,10 +29,10 @@ def config() -> ExperimentConfig:
     return ExperimentConfig(
         name="alexnet_digits",
         data=DataConfig(resize_px=72, crop_px=64, flip_p=0.5, train_clips_per_video=1,
-                        batch_size=32, pixel_scale=64.0, mean_removal=MeanRemoval.PER_PIXEL,
+                        batch_size=16, pixel_scale=64.0, mean_removal=MeanRemoval.PER_PIXEL,
                         pca_lighting_std=0.1, synthetic=SyntheticData.IMAGENET_DIGITS),
         model=ModelConfig(name=ModelName.ALEXNET, width_mult=0.25, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=12, lr_decay_epochs=(9,)),
+        optim=OptimConfig(lr=0.01, num_epochs=20, lr_decay_epochs=(15,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment="alexnet_digits"),
     )

@@ -54,8 +54,9 @@ def ingest_imagenet(
             progress(f"ingest: {n}/{len(listing.items)} images decoded")
     rejected.sort(key=lambda r: r["path"])
     if not rows["train"]:
-        example = f", e.g. {rejected[0]['path']}: {rejected[0]['reason']}" if rejected else ""
-        raise ConfigError(f"{root}: expected usable training images, but none were{example}")
+        why = (f"every one was rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
+               if rejected else "train/ holds none")
+        raise ConfigError(f"{root}: expected usable training images, but {why}")
     rng = np.random.default_rng(seed)  # seeded: the same inputs give byte-identical shards
     shuffled = {s: [r[i] for i in rng.permutation(len(r))] for s, r in rows.items()}
     files = write_image_shards(
