@@ -69,9 +69,11 @@ class DataConfig:
     """Probability of mirroring a training clip (Karpathy: 0.5). Must be 0 when a label depends on
     left/right, e.g. a motion direction: a mirrored "moves left" clip moves right."""
     train_clips_per_video: int = 1
-    """Random clips drawn per training video in each epoch."""
+    """Random clips drawn per training video in each epoch (image datasets: copies of each image,
+    each with its own crop, mirror and lighting)."""
     eval_clips_per_video: int = 4
-    """Uniformly spaced clips per test video; softmax is averaged over them (Karpathy: 20)."""
+    """Uniformly spaced clips per test video; softmax is averaged over them (Karpathy: 20).
+    Image datasets always average 10 views instead (Krizhevsky et al. 2012 sec. 4.1)."""
     batch_size: int = 32
     """Clips per optimiser step per worker (Karpathy: 32)."""
     pixel_mean: float = 117.0
@@ -87,8 +89,7 @@ class DataConfig:
     """Std of AlexNet's PCA lighting coefficients (Krizhevsky et al. 2012 sec. 4.1: 0.1), drawn
     per training image; 0 = off. Needs an image dataset's RGB eigenbasis."""
     synthetic: SyntheticData = SyntheticData.UCF101_MOTION
-    """Which synthetic dataset shards_dir "" means. Image datasets always evaluate on 10 views
-    (4 corners + centre, and their mirrors) and ignore eval_clips_per_video."""
+    """Which synthetic dataset shards_dir "" means."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)

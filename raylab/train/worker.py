@@ -2,8 +2,9 @@
 
 The lines where Ray enters are numbered [1]-[6]. Everything else is the plain loop in loop.py.
 Every rank evaluates its shard of the test clips; scores are all-gathered so each rank computes
-the same video-level metrics (image-level top-k error over 10 views for image datasets), and all ranks call ray.train.report the same number of times
-(it is a barrier). Rank 0 alone checkpoints and logs to the MLflow run the driver opened.
+the same video-level metrics (image-level top-k error over 10 views for image datasets), and
+all ranks call ray.train.report the same number of times (it is a barrier). Rank 0 alone
+checkpoints and logs to the MLflow run the driver opened.
 """
 
 from __future__ import annotations
