@@ -9,7 +9,11 @@ Scaled for 2 CPU cores: width 0.25 (conv 24-64-96-96-64, fc 1024), shorter side 
 64 px crops (AlexNet's smallest crop with a non-empty pool5 is 63 px; pool5 is then 1x1).
 
 Run:      raylab train alexnet_digits          (data written under work/digits on first use)
-Expected: MEASURED_RESULT
+Expected: 10-view val top-1 error about 0.05, top-5 about 0.01 (chance: 0.9 / 0.5). Measured
+          once on the 2-core machine while other jobs loaded it (load average ~40): 1,438 train /
+          359 val images; after 20 epochs top-1 err 0.053, top-5 err 0.008, single-view top-1 err
+          0.130 (10-view averaging more than halves the error, as Krizhevsky et al. report a
+          smaller gain on ImageNet); 1073 s wall including writing and ingesting the data.
 """
 
 from raylab.config import (
