@@ -12,8 +12,8 @@ Run:      raylab train alexnet_digits          (data written under work/digits o
 Expected: 10-view val top-1 error about 0.05, top-5 about 0.01 (chance: 0.9 / 0.5). Measured
           once on the 2-core machine while other jobs loaded it (load average ~40): 1,438 train /
           359 val images; after 20 epochs top-1 err 0.053, top-5 err 0.008, single-view top-1 err
-          0.130 (10-view averaging more than halves the error, as Krizhevsky et al. report a
-          smaller gain on ImageNet); 1073 s wall including writing and ingesting the data.
+          0.130 (averaging the 10 views more than halves the single-view error); 1073 s wall
+          including writing and ingesting the data.
 """
 
 from raylab.config import (
