@@ -22,6 +22,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.dataset == "imagenet":
+        return _ingest_imagenet(args)
     from raylab.data.ingest import ingest_hmdb51, ingest_sports1m, ingest_ucf101
 
     cfg = IngestConfig(shard_target_mb=args.shard_target_mb, segment_s=args.segment_s,
@@ -53,10 +55,23 @@ def _flow(args: argparse.Namespace) -> int:
                    gpus_per_worker=args.gpus_per_worker, address=args.address, fresh=args.fresh)
     print(f"flow: {run.pairs_computed} frame pairs in {run.parts_computed} parts computed, "
           f"{run.parts_skipped} parts already done -> {args.out}")
+    return 0
+
+
 def _subset(args: argparse.Namespace) -> int:
     from raylab.data.subset import write_subset
 
     write_subset(Path(args.shards), Path(args.out), per_class=args.per_class, seed=args.seed)
+    return 0
+
+
+def _ingest_imagenet(args: argparse.Namespace) -> int:
+    from raylab.data.image_ingest import ingest_imagenet
+
+    manifest = ingest_imagenet(Path(args.root), Path(args.out), resize_px=args.resize_px)
+    counts = manifest["counts"]
+    print(f"ingest: {counts['train']} train / {counts['test']} val images -> {args.out} "
+          f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
     return 0
 
 
@@ -67,10 +82,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
     cfg = experiments.ensure_data(cfg)
     result = fit_experiment(cfg, address=args.address, fresh=args.fresh)
-    m = result.metrics
-    print(f"{cfg.name}: video hit@1 {m.get('val/video_hit1', 0):.3f}  "
-          f"hit@5 {m.get('val/video_hit5', 0):.3f}  clip hit@1 {m.get('val/clip_hit1', 0):.3f}  "
-          f"({result.seconds:.0f} s)")
+    print(f"{cfg.name}: {result.summary()}  ({result.seconds:.0f} s)")
     print(f"MLflow run {result.run_id} in {result.tracking_uri}")
     return 0
 
@@ -121,12 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("ingest", help="turn a dataset on disk into Parquet shards")
-    p.add_argument("dataset", choices=["ucf101", "hmdb51", "sports1m"])
+    p.add_argument("dataset", choices=["ucf101", "hmdb51", "sports1m", "imagenet"])
     p.add_argument("--root", required=True,
                    help="ucf101: holds UCF-101/ and ucfTrainTestlist/; hmdb51: holds the class "
                         "folders (brush_hair/, ...) and testTrainMulti_7030_splits/; sports1m: "
                         "holds labels.txt, {train,test}_partition.txt and videos/ (may be an "
-                        "s3:// or gs:// URI)")
+                        "s3:// or gs:// URI); imagenet: holds LOC_synset_mapping.txt, train/, "
+                        "val/ (and LOC_val_solution.csv when val/ is flat)")
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1,
                    help="official split (ucf101, hmdb51)")
     p.add_argument("--out", required=True, help="shards folder: a path or s3:// / gs:// URI")
@@ -140,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=ingest_defaults.val_fraction,
                    help="sports1m: share of train videos held out as val")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.add_argument("--resize-px", type=int, default=256,
+                   help="imagenet: shorter side of the training resize the pixel statistics "
+                        "(mean image) are computed at (Krizhevsky et al.: 256)")
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("flow", help="optical flow of every video in shards -> flow shards (Ray)")

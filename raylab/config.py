@@ -117,6 +117,26 @@ class IngestConfig:
                  "a fraction in [0, 1]", self.max_reject_fraction)
 
 
+class MeanRemoval(enum.StrEnum):
+    """What is subtracted from raw 0-255 pixels before the network."""
+
+    CONSTANT = "constant"
+    """data.pixel_mean for every pixel (Karpathy et al. 2014: 117)."""
+    RGB = "rgb"
+    """The training set's mean colour (from an image dataset's manifest)."""
+    PER_PIXEL = "per_pixel"
+    """The training set's mean image (Krizhevsky et al. 2012 sec. 2; from the manifest)."""
+
+
+class SyntheticData(enum.StrEnum):
+    """The synthetic dataset an empty data.shards_dir stands for (written on first use)."""
+
+    UCF101_MOTION = "ucf101_motion"
+    """Moving shapes in UCF-101's layout (the demo's video set)."""
+    IMAGENET_DIGITS = "imagenet_digits"
+    """scikit-learn's 1,797 digit scans as RGB JPEGs in ILSVRC-2012's layout."""
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
@@ -131,9 +151,11 @@ class DataConfig:
     """Probability of mirroring a training clip (Karpathy: 0.5). Must be 0 when a label depends on
     left/right, e.g. a motion direction: a mirrored "moves left" clip moves right."""
     train_clips_per_video: int = 1
-    """Random clips drawn per training video in each epoch."""
+    """Random clips drawn per training video in each epoch (image datasets: copies of each image,
+    each with its own crop, mirror and lighting)."""
     eval_clips_per_video: int = 4
-    """Uniformly spaced clips per test video; softmax is averaged over them (Karpathy: 20)."""
+    """Uniformly spaced clips per test video; softmax is averaged over them (Karpathy: 20).
+    Image datasets always average 10 views instead (Krizhevsky et al. 2012 sec. 4.1)."""
     batch_size: int = 32
     """Clips per optimiser step per worker (Karpathy: 32)."""
     pixel_mean: float = 117.0
@@ -144,6 +166,14 @@ class DataConfig:
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
     decode_backend: DecodeBackend = DecodeBackend.AUTO
     """Decoder of clip frames; AUTO = torchcodec CUDA in a process running torch on a GPU."""
+    mean_removal: MeanRemoval = MeanRemoval.CONSTANT
+    """Mean subtracted before pixel_scale; rgb and per_pixel need an image dataset (ingest
+    computes them from its training split)."""
+    pca_lighting_std: float = 0.0
+    """Std of AlexNet's PCA lighting coefficients (Krizhevsky et al. 2012 sec. 4.1: 0.1), drawn
+    per training image; 0 = off. Needs an image dataset's RGB eigenbasis."""
+    synthetic: SyntheticData = SyntheticData.UCF101_MOTION
+    """Which synthetic dataset shards_dir "" means."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)
@@ -162,6 +192,8 @@ class DataConfig:
         _require(self.pixel_scale > 0, "data.pixel_scale", "> 0", self.pixel_scale)
         _require(self.shuffle_buffer_clips >= 0, "data.shuffle_buffer_clips", ">= 0",
                  self.shuffle_buffer_clips)
+        _require(self.pca_lighting_std >= 0, "data.pca_lighting_std", ">= 0",
+                 self.pca_lighting_std)
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,31 @@
 An experiment is code returning an `ExperimentConfig` (config is code, not YAML), so a user can
 jump from its name straight to the file. Looked up under ./jobs/experiments, then beside the
 installed package; a path to a .py file works too. `ensure_data` fills the embedded default
-dataset (synthetic UCF-101 layout under the work dir) when `data.shards_dir` is empty, and
-`ensure_flow` its optical flow (`raylab flow`) when `temporal.flow_shards_dir` is empty.
+dataset (`data.synthetic`: moving shapes in UCF-101's layout, or the digits in ILSVRC-2012's)
+under the work dir when `data.shards_dir` is empty, and `ensure_flow` its optical flow
+(`raylab flow`) when `temporal.flow_shards_dir` is empty.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
-from raylab.config import ConfigError, ExperimentConfig, FlowConfig, FlowMethod, apply_overrides
+from raylab.config import (
+    ConfigError,
+    ExperimentConfig,
+    FlowConfig,
+    FlowMethod,
+    SyntheticData,
+    apply_overrides,
+)
 from raylab.data import columns as C
+from raylab.data.image_ingest import ingest_imagenet
 from raylab.data.ingest import ingest_ucf101
 from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
+from raylab.data.sources.synthetic_images import write_digits_imagenet
 
 _SEARCH = (Path.cwd() / "jobs" / "experiments",
            Path(__file__).resolve().parents[1] / "jobs" / "experiments")
@@ -61,19 +72,38 @@ def load(name: str, *, smoke: bool = False, overrides: dict[str, str] | None = N
 DEMO_SPEC = SyntheticSpec(num_frames=24, speed_px_per_frame=7.0)
 
 
+def _make_ucf101_motion(cfg: ExperimentConfig, raw: Path, shards: Path, progress) -> None:
+    progress(f"demo data: writing a synthetic UCF-101-layout dataset to {raw}")
+    write_ucf101(raw, DEMO_SPEC)
+    ingest_ucf101(raw, 1, shards, progress=progress)
+
+
+def _make_imagenet_digits(cfg: ExperimentConfig, raw: Path, shards: Path, progress) -> None:
+    progress(f"demo data: writing scikit-learn's digits in ILSVRC-2012's layout to {raw}")
+    write_digits_imagenet(raw)
+    # Pixel statistics at the experiment's own resize: the mean image needs no resampling.
+    ingest_imagenet(raw, shards, resize_px=cfg.data.resize_px, progress=progress)
+
+
+# Folder under the work dir and maker of each synthetic dataset.
+SYNTHETIC: dict[SyntheticData, tuple[str, Callable[..., None]]] = {
+    SyntheticData.UCF101_MOTION: ("demo", _make_ucf101_motion),
+    SyntheticData.IMAGENET_DIGITS: ("digits", _make_imagenet_digits),
+}
+
+
 def ensure_data(cfg: ExperimentConfig, progress=print) -> ExperimentConfig:
-    """cfg with data.shards_dir set; an empty one means the synthetic demo set, made if missing."""
+    """cfg with data.shards_dir set; an empty one means cfg.data.synthetic, made if missing."""
     if cfg.data.shards_dir:
         if not (Path(cfg.data.shards_dir) / C.MANIFEST).is_file():
             raise ConfigError(f"data.shards_dir: {cfg.data.shards_dir} has no {C.MANIFEST}; "
                               "write one with `raylab ingest`")
         return cfg
-    root = Path(cfg.workdir) / "demo"
+    folder, make = SYNTHETIC[cfg.data.synthetic]
+    root = Path(cfg.workdir) / folder
     shards = root / "shards"
     if not (shards / C.MANIFEST).is_file():
-        progress(f"demo data: writing a synthetic UCF-101-layout dataset to {root / 'raw'}")
-        write_ucf101(root / "raw", DEMO_SPEC)
-        ingest_ucf101(root / "raw", 1, shards, progress=progress)
+        make(cfg, root / "raw", shards, progress)
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, shards_dir=str(shards)))
 
 

@@ -51,7 +51,7 @@ def write_motion_flow(shards: Path, out: Path, *, size_px: int = 32, speed_px: f
     manifest = read_manifest(shards)
     rows = []
     for split in C.SHARD_SPLITS:
-        for rel in manifest["files"][split]:
+        for rel in manifest["files"].get(split, []):
             table = pq.read_table(shards / rel, columns=[
                 C.VIDEO_ID, C.LABEL, C.CLASS_NAME, C.SPLIT, C.GROUP, C.NUM_FRAMES]).to_pylist()
             for video in table:
@@ -79,3 +79,15 @@ def tiny_flow_shards(tiny_shards, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_flow")
     write_motion_flow(tiny_shards, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_digits(tmp_path_factory) -> Path:
+    """Shards of 6 digits per class in ILSVRC-2012 layout (flat val/), stats at 40 px."""
+    from raylab.data.image_ingest import ingest_imagenet
+    from raylab.data.sources.synthetic_images import DigitsSpec, write_digits_imagenet
+
+    root = tmp_path_factory.mktemp("tiny_digits")
+    write_digits_imagenet(root / "raw", DigitsSpec(height_px=32, per_class=6, val_fraction=0.34))
+    ingest_imagenet(root / "raw", root / "shards", resize_px=40, progress=lambda _: None)
+    return root / "shards"

@@ -85,3 +85,24 @@ def test_video_level_pools_segments_and_clips_with_multi_labels():
     assert single["video_hit1"] == 0.5
     both = ClipScores.concat([scores, ClipScores(["x"], np.array([1]), np.array([[0, 1.0, 0]]))])
     assert both.truth()[-1] == (1,) and summarize(both)["video_hit1"] == 1.0
+
+
+def test_top_k_error_and_image_summary_average_views_by_id():
+    from raylab.data.shards import DatasetKind
+    from raylab.eval.aggregate import EVALUATIONS, summarize_images, top_k_error
+
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+    labels = np.array([0, 0, 1])  # top-1: hit, miss, miss; top-2: hit, miss, hit
+    assert top_k_error(probs, labels, 1) == pytest.approx(2 / 3)
+    assert top_k_error(probs, labels, 2) == pytest.approx(1 / 3)
+    assert top_k_error(probs, labels, 5) == 0.0
+    # image "a": two views, wrong alone in one of them, right on average; "b": wrong
+    scores = ClipScores(["a", "b", "a"], np.array([1, 0, 1]),
+                        np.array([[0.6, 0.4], [0.3, 0.7], [0.1, 0.9]]))
+    out = summarize_images(scores)
+    assert out["top1_err"] == pytest.approx(0.5)
+    assert out["view_top1_err"] == pytest.approx(2 / 3)
+    assert (out["num_images"], out["num_views"]) == (2, 3)
+    image = EVALUATIONS[DatasetKind.IMAGE]
+    assert image.metric == "val/top1_err" and image.mode == "min"
+    assert image.score({"val/top1_err": 0.1}) > image.score({"val/top1_err": 0.2})

@@ -20,5 +20,5 @@ def test_experiment_loads(name, smoke):
 
 
 def test_experiments_are_found():
-    assert {"karpathy_fusion", "karpathy_table", "karpathy_transfer"} <= set(
+    assert {"karpathy_fusion", "karpathy_table", "karpathy_transfer", "alexnet_digits"} <= set(
         experiments.available())

@@ -45,3 +45,7 @@ FLOW_Y = "flow_y"              # list<binary>, num_flows JPEG-encoded uint8 y (d
 
 SHARD_SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
+
+# --- image shard rows (raylab ingest imagenet); pipeline batches reuse VIDEO_ID for the image id
+IMAGE_ID = "image_id"          # str, unique, e.g. "train/n01440764/n01440764_10026"
+IMAGE_BYTES = "image_bytes"    # binary, the original JPEG's bytes, never re-encoded

@@ -9,6 +9,9 @@ boundaries, and every row knows the epoch its clips are planned for. (`read_parq
 rows with an epoch; a union of one read_parquet per epoch runs every epoch's reader at once and
 holds every epoch's decoded clips in the object store together.)
 Augmentation happens on the train worker, not here.
+Image datasets (`image_train_dataset`, `image_eval_dataset`) stream the same row groups and emit
+rows of the same shape with T = 1: the image id in video_id, its JPEG decoded, converted to RGB
+and resized once per row group task.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from raylab.data import flow_samples
 from raylab.data.clips import plan_eval_clips, plan_train_clips
 from raylab.data.decode import DecodeError, decode_clips
 from raylab.data.flow_stack import plan_eval_starts, plan_train_starts
+from raylab.data.image_decode import decode_image
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +233,72 @@ def map_with_actor(ds: ray.data.Dataset, fn_class: type, *, constructor_kwargs: 
                           batch_size=batch_size, batch_format="numpy",
                           compute=ray.data.ActorPoolStrategy(size=1),
                           num_cpus=0 if num_gpus else 1, num_gpus=num_gpus or None)
+
+
+_IMAGE_COLUMNS = [C.IMAGE_ID, C.LABEL, C.IMAGE_BYTES]
+
+
+def image_train_dataset(
+    files: Sequence[str], *, size_px: int, copies_per_image: int, seed: int, epochs: range,
+) -> ray.data.Dataset:
+    """Every training image `copies_per_image` times per epoch (clip_index 0..copies-1; the
+    worker draws each copy's crop, flip and lighting), epoch after epoch, row groups in a seeded
+    order per epoch as in `train_dataset`."""
+    groups = row_groups(files)
+    items = []
+    for epoch in epochs:
+        order = np.random.default_rng([seed, epoch]).permutation(len(groups))
+        items += [{"epoch": epoch, "file": groups[i][0], "row_group": groups[i][1]} for i in order]
+    return _decoded_images(items, size_px, copies_per_image)
+
+
+def image_eval_dataset(files: Sequence[str], *, size_px: int) -> ray.data.Dataset:
+    """One row per test image: the whole resized square. Its 10 views (Krizhevsky et al. 2012
+    sec. 4.1) are cut on the worker by augment.TenCropView, so the object store holds each
+    decoded image once, not ten times."""
+    items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
+    return _decoded_images(items, size_px, 1)
+
+
+def _decoded_images(items: list[dict], size_px: int, copies: int) -> ray.data.Dataset:
+    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
+    return ds.map_batches(
+        _decode_image_groups, fn_kwargs={"size_px": size_px, "copies": copies},
+        batch_size=1, batch_format="numpy", num_cpus=1,
+    )
+
+
+def _decode_image_groups(items: dict[str, np.ndarray], *, size_px: int,
+                         copies: int) -> Iterator[dict]:
+    for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
+        fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
+        with fs.open_input_file(inner) as f:
+            table = pq.ParquetFile(f).read_row_group(int(group), columns=_IMAGE_COLUMNS)
+        yield _decode_images(table.to_pydict(), size_px, copies, int(epoch))
+
+
+def _decode_images(batch: dict[str, list], size_px: int, copies: int, epoch: int) -> dict:
+    """`copies` rows per image, frames (1, S, S, 3); an image that fails to decode is kept as
+    zeros with decode_ok=False, so the worker skips and counts it."""
+    ids, labels, frames, ok = [], [], [], []
+    for image_id, label, data in zip(batch[C.IMAGE_ID], batch[C.LABEL], batch[C.IMAGE_BYTES]):
+        try:
+            image, good = decode_image(data, size_px), True
+        except DecodeError as err:
+            log.warning("decode failed for %s: %s", image_id, err)
+            image, good = np.zeros((size_px, size_px, 3), np.uint8), False
+        ids += [str(image_id)] * copies
+        labels += [int(label)] * copies
+        frames += [image[None]] * copies
+        ok += [good] * copies
+    return {
+        C.VIDEO_ID: np.asarray(ids, dtype=object),
+        C.LABEL: np.asarray(labels, dtype=np.int64),
+        C.CLIP_INDEX: np.tile(np.arange(copies, dtype=np.int64), len(batch[C.IMAGE_ID])),
+        C.EPOCH: np.full(len(ids), epoch, dtype=np.int64),
+        C.FRAMES: np.stack(frames) if frames else np.zeros((0, 1, size_px, size_px, 3), np.uint8),
+        C.DECODE_OK: np.asarray(ok, dtype=bool),
+    }
 
 
 class ClipCollate(NumpyBatchCollateFn):

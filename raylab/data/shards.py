@@ -9,6 +9,7 @@ list datasets (sources/) nor decode clips (decode.py).
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import os
@@ -235,6 +236,22 @@ def write_json(out: str | Path, name: str, obj: Any) -> None:
     else:
         with fs.open_output_stream(path) as f:
             f.write(text.encode())
+
+
+class DatasetKind(enum.StrEnum):
+    """What one shard row holds; manifest["kind"] says which (absent: a video dataset)."""
+
+    VIDEO = "video"
+    IMAGE = "image"
+
+
+def dataset_kind(manifest: dict[str, Any]) -> DatasetKind:
+    try:
+        return DatasetKind(manifest.get("kind", DatasetKind.VIDEO))
+    except ValueError:
+        known = ", ".join(k.value for k in DatasetKind)
+        raise ConfigError(f"manifest kind {manifest['kind']!r}: expected one of {known}") from None
+
 
 
 def read_json(out: str | Path, name: str) -> Any:

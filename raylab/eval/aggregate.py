@@ -5,14 +5,18 @@ segments of a long video (Sports-1M rows) share its id. A video's score is the m
 all its clips, whatever segment they come from (Karpathy et al. 2014 sec. 4.1; torchvision's
 reference does the same). Hit@k counts a hit when a true label is among the k highest scores; with
 several true labels (Sports-1M, ~5% of videos) any one of them counts, as in Karpathy et al.
+Images are scored the same way with the image id in place of the video id and views in place of
+clips; `EVALUATIONS` says which summary and target metric each dataset kind uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from raylab.data.shards import DatasetKind
 
 
 @dataclass(frozen=True)
@@ -111,3 +115,60 @@ def per_class_accuracy(scores: ClipScores, num_classes: int) -> np.ndarray:
     videos = matrix.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(videos > 0, np.diag(matrix) / videos, np.nan)
+
+
+def top_k_error(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of rows whose label is NOT among the k highest scores (ILSVRC's top-k error)."""
+    return 1.0 - hit_at_k(probs, labels, k)
+
+
+def summarize_images(scores: ClipScores) -> dict[str, float]:
+    """Top-1/top-5 error per image after averaging its views' softmax (Krizhevsky et al. 2012
+    Table 2's columns), and the top-1 error of single views for comparison."""
+    _, labels, image_probs = video_level(scores)
+    return {
+        "top1_err": top_k_error(image_probs, labels, 1),
+        "top5_err": top_k_error(image_probs, labels, 5),
+        "view_top1_err": top_k_error(scores.probs, scores.labels, 1),
+        "num_images": float(len(labels)),
+        "num_views": float(len(scores.labels)),
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How one dataset kind is scored: its summary, the metric that picks the best checkpoint
+    (and drives ASHA), and what one epoch's progress line shows."""
+
+    summarize: Callable[[ClipScores], dict[str, float]]
+    target: str
+    """Key of `summarize`'s output, logged as val/<target>."""
+    mode: str
+    """"max" or "min" (Ray's checkpoint_score_order / Tune mode)."""
+    headline: tuple[tuple[str, str], ...]
+    """(key of summarize's output, label) shown per epoch."""
+
+    @property
+    def metric(self) -> str:
+        return f"val/{self.target}"
+
+    def score(self, metrics: dict[str, float]) -> float:
+        """The target as a higher-is-better number (errors negated)."""
+        value = metrics[self.metric]
+        return value if self.mode == "max" else -value
+
+    def line(self, metrics: dict[str, float]) -> str:
+        return "  ".join(f"{label} {metrics.get(f'val/{key}', float('nan')):.3f}"
+                         for key, label in self.headline)
+
+
+EVALUATIONS: dict[DatasetKind, Evaluation] = {
+    DatasetKind.VIDEO: Evaluation(
+        summarize, "video_hit1", "max",
+        (("clip_hit1", "val clip hit@1"), ("video_hit1", "video hit@1"),
+         ("video_hit5", "hit@5"))),
+    DatasetKind.IMAGE: Evaluation(
+        summarize_images, "top1_err", "min",
+        (("top1_err", "val top-1 err"), ("top5_err", "top-5 err"),
+         ("view_top1_err", "single-view top-1 err"))),
+}

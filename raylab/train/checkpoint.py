@@ -23,7 +23,7 @@ class TrainState:
     """Where training stands: the next epoch to run and the best validation score so far."""
 
     next_epoch: int = 0
-    best_metric: float = -1.0
+    best_metric: float = float("-inf")
     metrics: dict[str, float] = field(default_factory=dict)
 
 

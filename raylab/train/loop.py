@@ -74,15 +74,22 @@ def evaluate(
     model: nn.Module, batches: Iterable[Batch], *, view: Callable[[torch.Tensor], torch.Tensor],
     device: torch.device, compute: Compute,
 ) -> tuple[ClipScores, int]:
-    """Softmax scores of every decodable clip with its video id, and the decode-failure count."""
+    """Softmax scores of every decodable clip with its video id, and the decode-failure count.
+
+    A multi-view `view` (augment.TenCropView) returns each clip's views consecutively; every
+    view is scored under its clip's id, so aggregation by id averages the views."""
     model.eval()
     parts, failures = [], 0
     for batch in batches:
         ok = batch[C.DECODE_OK].numpy()
         failures += int((~ok).sum())
         with compute.autocast():
-            logits = model(compute.layout(view(batch[C.FRAMES].to(device))))
+            inputs = compute.layout(view(batch[C.FRAMES].to(device)))
+            logits = model(inputs)
+        views = inputs.shape[0] // len(ok)  # a multi-view (10-crop) view returns views per clip
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good]
-        parts.append(ClipScores(ids, batch[C.LABEL].numpy()[ok], probs[ok].astype(np.float32)))
+        keep = np.repeat(ok, views)
+        ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good for _ in range(views)]
+        labels = np.repeat(batch[C.LABEL].numpy(), views)[keep]
+        parts.append(ClipScores(ids, labels, probs[keep].astype(np.float32)))
     return ClipScores.concat(parts), failures

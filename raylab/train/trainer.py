@@ -21,23 +21,34 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from raylab.config import ConfigError, ExperimentConfig, FinetuneDepth, flatten, to_dict
+from raylab.config import (
+    ConfigError,
+    ExperimentConfig,
+    FinetuneDepth,
+    MeanRemoval,
+    flatten,
+    to_dict,
+)
 from raylab.data.columns import SHARD_SPLITS
 from raylab.data.flow_shards import read_flow_manifest
+from raylab.data.image_shards import read_pixel_stats
 from raylab.data.pipeline import (
     ClipRequest,
     StackRequest,
     eval_dataset,
     flow_eval_dataset,
     flow_train_dataset,
+    image_eval_dataset,
+    image_train_dataset,
     train_dataset,
 )
-from raylab.data.shards import read_manifest
+from raylab.data.shards import DatasetKind, dataset_kind, read_manifest
+from raylab.eval.aggregate import EVALUATIONS
 from raylab.models.build import StreamInput, build_model, clip_shape, stream_input
 from raylab.models.finetune import prepare_transfer
 from raylab.track import mlflow as track
 from raylab.train import pretrained
-from raylab.train.worker import TARGET_METRIC, WorkerPlan, train_loop_per_worker
+from raylab.train.worker import WorkerPlan, train_loop_per_worker
 
 PROGRESS_FILE = "raylab_progress.json"
 
@@ -52,46 +63,71 @@ class FitResult:
     seconds: float
     checkpoint_dir: str = ""
     """The last epoch's checkpoint (model.pt, optimizer.pt, state.json)."""
+    dataset_kind: str = DatasetKind.VIDEO.value
+
+    def summary(self) -> str:
+        """The dataset kind's headline validation metrics on one line."""
+        return EVALUATIONS[DatasetKind(self.dataset_kind)].line(self.metrics)
 
 
 @dataclass(frozen=True)
 class RunData:
     """The datasets a run trains and validates on, by what its model reads."""
 
+    kind: DatasetKind
     classes: list[str]
     num_train_videos: int
     train: Callable[[range], object]
     """epochs -> the training Ray Dataset streaming those epochs."""
     evaluate: Callable[[str], object]
-    """split -> data.eval_clips_per_video equally spaced clips (or stacks) of every video."""
+    """split -> data.eval_clips_per_video equally spaced clips (or stacks) of every video, or
+    every image once (its 10 views are cut on the worker)."""
+    pixel_stats: dict | None = None
+    """An image dataset's training-set statistics, when data.mean_removal/pca_lighting use them."""
 
 
 def run_data(cfg: ExperimentConfig) -> RunData:
-    """RGB clips from data.shards_dir, or for flow models stacks from temporal.flow_shards_dir."""
+    """RGB clips or images from data.shards_dir, or for flow models stacks from
+    temporal.flow_shards_dir."""
     if stream_input(cfg.model.name) is StreamInput.FLOW:
         flow_dir = Path(cfg.temporal.flow_shards_dir).resolve()
         manifest = read_flow_manifest(flow_dir)
+        _pixel_stats(cfg, DatasetKind.VIDEO, flow_dir, manifest)  # refuses image-only settings
         stack_req = StackRequest(cfg.temporal, float(manifest["bound"]), cfg.data.resize_px,
                                  cfg.data.train_clips_per_video)
         test_req = dataclasses.replace(stack_req,
                                        stacks_per_video=cfg.data.eval_clips_per_video)
-        files = {s: [str(flow_dir / f) for f in manifest["files"][s]] for s in SHARD_SPLITS}
+        files = _split_files(flow_dir, manifest)
         return RunData(
-            list(manifest["classes"]), int(manifest["splits"]["train"]),
+            DatasetKind.VIDEO, list(manifest["classes"]), int(manifest["splits"]["train"]),
             lambda epochs: flow_train_dataset(files["train"], stack_req, seed=cfg.seed,
                                               epochs=epochs),
             lambda split: flow_eval_dataset(files[split], test_req))
     shards = Path(cfg.data.shards_dir).resolve()
     manifest = read_manifest(shards)
+    kind = dataset_kind(manifest)
+    stats = _pixel_stats(cfg, kind, shards, manifest)
+    files = _split_files(shards, manifest)
+    classes, num_train = list(manifest["classes"]), int(manifest["counts"]["train"])
+    if kind == DatasetKind.IMAGE:
+        return RunData(
+            kind, classes, num_train,
+            lambda epochs: image_train_dataset(
+                files["train"], size_px=cfg.data.resize_px, seed=cfg.seed,
+                copies_per_image=cfg.data.train_clips_per_video, epochs=epochs),
+            lambda split: image_eval_dataset(files[split], size_px=cfg.data.resize_px), stats)
     shape = clip_shape(cfg.model.name)
     train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
                             cfg.data.train_clips_per_video, cfg.data.decode_backend)
     eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
-    files = {s: [str(shards / f) for f in manifest["files"][s]] for s in SHARD_SPLITS}
     return RunData(
-        list(manifest["classes"]), int(manifest["counts"]["train"]),
+        kind, classes, num_train,
         lambda epochs: train_dataset(files["train"], train_req, seed=cfg.seed, epochs=epochs),
-        lambda split: eval_dataset(files[split], eval_req))
+        lambda split: eval_dataset(files[split], eval_req), stats)
+
+
+def _split_files(root: Path, manifest: dict) -> dict[str, list[str]]:
+    return {s: [str(root / f) for f in manifest["files"].get(s, [])] for s in SHARD_SPLITS}
 
 
 def cpus_needed(cfg: ExperimentConfig) -> float:
@@ -163,9 +199,11 @@ def fit(
         epochs = range(min(first, cfg.optim.num_epochs - 1), cfg.optim.num_epochs)
         return data.train(epochs)
 
+    evaluation = EVALUATIONS[data.kind]
     plan = WorkerPlan(config=to_dict(cfg), class_names=data.classes,
                       steps_per_epoch=steps, tracking_uri=uri, run_id=run_id,
-                      init_path=init_path)
+                      init_path=init_path, dataset_kind=data.kind.value,
+                      pixel_stats=data.pixel_stats)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(plan),
@@ -176,8 +214,8 @@ def fit(
             name=cfg.name, storage_path=str(storage),
             failure_config=ray.train.FailureConfig(max_failures=cfg.scale.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=TARGET_METRIC,
-                checkpoint_score_order="max"),
+                num_to_keep=2, checkpoint_score_attribute=evaluation.metric,
+                checkpoint_score_order=evaluation.mode),
             callbacks=[*callbacks, _ProgressCallback(progress)]),
         datasets={"train": train_ds, "test": lambda: data.evaluate("test")},
     )
@@ -192,7 +230,8 @@ def fit(
     metrics = {k: float(v) for k, v in (result.metrics or {}).items()
                if isinstance(v, (int, float))}
     return FitResult(cfg.name, run_id, uri, experiment_id, metrics, time.perf_counter() - start,
-                     checkpoint_dir=result.checkpoint.path if result.checkpoint else "")
+                     checkpoint_dir=result.checkpoint.path if result.checkpoint else "",
+                     dataset_kind=data.kind.value)
 
 
 def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
@@ -214,6 +253,20 @@ def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
 def completed_epochs(cfg: ExperimentConfig) -> int:
     """Epochs of run `cfg.name` with a registered checkpoint in the work dir (0 if none)."""
     return _epochs_done(Path(cfg.workdir).resolve() / "ray_results" / cfg.name / PROGRESS_FILE)
+
+
+def _pixel_stats(cfg: ExperimentConfig, kind: DatasetKind, shards: Path,
+                 manifest: dict) -> dict | None:
+    """The manifest's training-set statistics when the config uses them; None otherwise."""
+    uses = cfg.data.mean_removal != MeanRemoval.CONSTANT or cfg.data.pca_lighting_std > 0
+    if not uses:
+        return None
+    if kind != DatasetKind.IMAGE:
+        raise ConfigError(
+            f"data.mean_removal={cfg.data.mean_removal.value} / data.pca_lighting_std="
+            f"{cfg.data.pca_lighting_std:g}: expected constant / 0 for a {kind.value} dataset "
+            "(only image datasets carry training-set pixel statistics)")
+    return read_pixel_stats(shards, manifest)
 
 
 def _epochs_done(progress: Path) -> int:

@@ -2,8 +2,9 @@
 
 The lines where Ray enters are numbered [1]-[6]. Everything else is the plain loop in loop.py.
 Every rank evaluates its shard of the test clips; scores are all-gathered so each rank computes
-the same video-level metrics, and all ranks call ray.train.report the same number of times
-(it is a barrier). Rank 0 alone checkpoints and logs to the MLflow run the driver opened.
+the same video-level metrics (image-level top-k error over 10 views for image datasets), and
+all ranks call ray.train.report the same number of times (it is a barrier). Rank 0 alone
+checkpoints and logs to the MLflow run the driver opened.
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ import torch
 import torch.distributed as dist
 
 from raylab.config import ExperimentConfig, from_dict
-from raylab.data.augment import CentreClipView, TrainClipAugment
+from raylab.data.augment import (
+    CentreClipView,
+    PcaLighting,
+    TenCropView,
+    TrainClipAugment,
+    TrainImageAugment,
+    pixel_mean_tensor,
+)
 from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
 from raylab.data.pipeline import ClipCollate
-from raylab.eval.aggregate import ClipScores, confusion, per_class_accuracy, summarize
+from raylab.data.shards import DatasetKind
+from raylab.eval.aggregate import EVALUATIONS, ClipScores, confusion, per_class_accuracy
 from raylab.models.build import StreamInput, build_model, stream_input
 from raylab.models.finetune import param_groups, prepare_transfer
 from raylab.track.mlflow import RunLogger
@@ -32,8 +41,6 @@ from raylab.train.optim import lr_at, make_optimizer
 from raylab.train.precision import compute_for
 from raylab.train.pretrained import load_state
 from raylab.viz.confusion import confusion_figure
-
-TARGET_METRIC = "val/video_hit1"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class WorkerPlan:
     run_id: str
     init_path: str = ""
     """Pre-trained state_dict file the driver resolved from transfer.init_from ("" = none)."""
+    dataset_kind: str = DatasetKind.VIDEO.value
+    pixel_stats: dict | None = None
+    """An image dataset's manifest pixel_stats with "mean_image" loaded (None for video)."""
 
 
 def train_loop_per_worker(plan_dict: dict) -> None:
@@ -71,7 +81,10 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         with restored.as_directory() as d:
             state = ckpt.load(Path(d), model, optimizer)
     model = ray.train.torch.prepare_model(model)  # [3] DDP (gloo on CPU, NCCL on GPU)
-    augment, view = _input_transforms(cfg, device)
+    kind = DatasetKind(plan.dataset_kind)
+    evaluation = EVALUATIONS[kind]
+    augment, view = _input_modules(kind, cfg, plan.pixel_stats)
+    augment, view = augment.to(device), view.to(device)
     logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
 
     train_batches = iter(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
@@ -88,7 +101,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
                             first_step=epoch * steps, compute=compute)
         lr = lr_at(epoch * steps, steps, cfg.optim)  # the rate the epoch started at
         scores, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world, compute)
-        metrics = {f"val/{k}": v for k, v in summarize(scores).items()}
+        metrics = {f"val/{k}": v for k, v in evaluation.summarize(scores).items()}
         class_acc = per_class_accuracy(scores, len(plan.class_names))
         metrics["val/mean_class_acc"] = _nanmean(class_acc)
         metrics.update({
@@ -98,8 +111,8 @@ def train_loop_per_worker(plan_dict: dict) -> None:
             "epoch": float(epoch),
         })
         state.next_epoch = epoch + 1
-        improved = metrics[TARGET_METRIC] > state.best_metric
-        state.best_metric = max(state.best_metric, metrics[TARGET_METRIC])
+        improved = evaluation.score(metrics) > state.best_metric
+        state.best_metric = max(state.best_metric, evaluation.score(metrics))
         state.metrics = metrics
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
@@ -109,7 +122,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
                 logger.metrics(metrics, step=epoch)
                 if improved:
                     logger.artifact(Path(tmp), "best_checkpoint")
-                _print_epoch(cfg, epoch, metrics)
+                _print_epoch(cfg, epoch, metrics, evaluation.line(metrics))
             ray.train.report(metrics, checkpoint=checkpoint)  # [5] barrier: every rank, every epoch
     if rank == 0 and len(scores.video_ids):
         fig = confusion_figure(confusion(scores, len(plan.class_names)), plan.class_names,
@@ -120,17 +133,25 @@ def train_loop_per_worker(plan_dict: dict) -> None:
                      for name, a in zip(plan.class_names, class_acc)}, "per_class_accuracy.json")
 
 
-def _input_transforms(cfg: ExperimentConfig, device: torch.device):
-    """(training augmentation, validation view) for what the model reads: RGB clips or flow
-    stacks (whose flips negate x and get no pixel normalisation)."""
+def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None):
+    """(training augmentation, evaluation view), chosen once before the loop."""
     d = cfg.data
     if stream_input(cfg.model.name) is StreamInput.FLOW:
-        return (TrainFlowAugment(crop_px=d.crop_px, flip_p=d.flip_p).to(device),
-                CentreFlowView(crop_px=d.crop_px).to(device))
-    return (TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
-                             pixel_scale=d.pixel_scale).to(device),
-            CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
-                           pixel_scale=d.pixel_scale).to(device))
+        # Flow stacks: flips negate x, no pixel normalisation (ECOSYSTEM.md 5).
+        return (TrainFlowAugment(crop_px=d.crop_px, flip_p=d.flip_p),
+                CentreFlowView(crop_px=d.crop_px))
+    if kind == DatasetKind.VIDEO:
+        return (TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
+                                 pixel_scale=d.pixel_scale),
+                CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
+                               pixel_scale=d.pixel_scale))
+    mean = pixel_mean_tensor(d.mean_removal, pixel_mean=d.pixel_mean, stats=stats,
+                             resize_px=d.resize_px)
+    lighting = (PcaLighting(std=d.pca_lighting_std, eigval=stats["rgb_eigval"],
+                            eigvec=stats["rgb_eigvec"]) if d.pca_lighting_std > 0 else None)
+    return (TrainImageAugment(crop_px=d.crop_px, flip_p=d.flip_p, mean=mean,
+                              pixel_scale=d.pixel_scale, lighting=lighting),
+            TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale))
 
 
 def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute):
@@ -154,11 +175,10 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def _print_epoch(cfg: ExperimentConfig, epoch: int, m: dict[str, float]) -> None:
+def _print_epoch(cfg: ExperimentConfig, epoch: int, m: dict[str, float], val: str) -> None:
     print(
         f"[{cfg.name}] epoch {epoch + 1}/{cfg.optim.num_epochs}  loss {m['train/loss']:.3f}  "
-        f"train clip acc {m['train/clip_acc']:.2f}  val clip hit@1 {m['val/clip_hit1']:.2f}  "
-        f"video hit@1 {m['val/video_hit1']:.2f}  hit@5 {m['val/video_hit5']:.2f}  "
+        f"train clip acc {m['train/clip_acc']:.2f}  {val}  "
         f"{m['throughput/clips_per_s']:.0f} clips/s",
         flush=True,
     )

@@ -20,11 +20,12 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from raylab.config import ExperimentConfig, apply_overrides, flatten, from_dict, to_dict
+from raylab.data.shards import DatasetKind, dataset_kind, read_manifest
+from raylab.eval.aggregate import EVALUATIONS
 from raylab.track import mlflow as track
 from raylab.track.server import LocalServer
 from raylab.train.stages import fit_experiment
 from raylab.train.trainer import connect, cpus_needed
-from raylab.train.worker import TARGET_METRIC
 from raylab.tune.space import grid_points, trial_name
 
 DRIVER_CPUS = 1.0  # every Tune trial's driver (it runs the TorchTrainer) holds a CPU
@@ -36,14 +37,12 @@ class SweepSummary:
     parent_run_id: str
     tracking_uri: str
     rows: list[dict]
+    dataset_kind: str = DatasetKind.VIDEO.value
 
     def table(self) -> str:
-        lines = [f"sweep {self.name} (MLflow parent run {self.parent_run_id})",
-                 f"{'trial':<48} {'clip hit@1':>10} {'video hit@1':>11} {'hit@5':>6}"]
-        for r in self.rows:
-            lines.append(f"{r['trial']:<48} {r.get('val/clip_hit1', float('nan')):>10.3f} "
-                         f"{r.get('val/video_hit1', float('nan')):>11.3f} "
-                         f"{r.get('val/video_hit5', float('nan')):>6.3f}")
+        evaluation = EVALUATIONS[DatasetKind(self.dataset_kind)]
+        lines = [f"sweep {self.name} (MLflow parent run {self.parent_run_id})"]
+        lines += [f"{r['trial']:<48} {evaluation.line(r)}" for r in self.rows]
         return "\n".join(lines)
 
 
@@ -70,6 +69,8 @@ def _scheduler(cfg: ExperimentConfig) -> ASHAScheduler | None:
 def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool = False
               ) -> SweepSummary:
     points = grid_points(cfg)
+    kind = dataset_kind(read_manifest(Path(cfg.data.shards_dir)))
+    evaluation = EVALUATIONS[kind]
     concurrent = min(cfg.sweep.max_concurrent_trials, len(points))
     connect(address, concurrent * (cpus_needed(cfg) + DRIVER_CPUS))
     workdir = Path(cfg.workdir).resolve()
@@ -94,7 +95,8 @@ def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool
                 param_space={"base": to_dict(cfg), "parent_run_id": parent, "fresh": True,
                              "point": ray.tune.grid_search(points)},
                 tune_config=ray.tune.TuneConfig(
-                    metric=TARGET_METRIC, mode="max", max_concurrent_trials=concurrent,
+                    metric=evaluation.metric, mode=evaluation.mode,
+                    max_concurrent_trials=concurrent,
                     scheduler=_scheduler(cfg)),
                 run_config=ray.tune.RunConfig(name=f"{cfg.name}-sweep", storage_path=str(storage)),
             )
@@ -115,4 +117,4 @@ def run_sweep(cfg: ExperimentConfig, *, address: str | None = None, resume: bool
                         if isinstance(v, float)})
             rows.append(row)
         track.end_run(uri, parent, ok=not grid.errors)
-    return SweepSummary(cfg.name, parent, uri, rows)
+    return SweepSummary(cfg.name, parent, uri, rows, kind.value)
