@@ -88,7 +88,7 @@ def test_job_submit_trains_like_raylab_train(ray_head, tiny_shards, tmp_path):
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert "succeeded" in log.lower()
-    assert "job-e2e: video hit@1" in log
+    assert "video hit@1" in log
     uri = track.tracking_uri("", tmp_path)
     exp = track.ensure_experiment(uri, "karpathy_fusion_smoke", tmp_path)
     assert track.run_statuses(uri, exp, run_key="job-e2e") == ["FINISHED"]

@@ -222,14 +222,16 @@ def _finish(
     if missing:
         raise RuntimeError(f"flow: {len(missing)} parts were not written (first {missing[0]}); "
                            f"rerun the same command to compute them")
-    files = {s: [i["part"] for i in items if i["split"] == s] for s in C.SHARD_SPLITS}
+    # The source's splits (Sports-1M has a val split, UCF-101 none).
+    files = {s: [i["part"] for i in items if i["split"] == s]
+             for s in C.SHARD_SPLITS if s in source["files"]}
     rejects = sorted((r for i in items for r in read_part_rejects(out / i["part"])),
                      key=lambda r: r["video_id"])
     manifest = {
         "kind": FLOW_KIND, "method": str(cfg.method), "bound": cfg.bound_px, "size": cfg.size_px,
         "jpeg_quality": DEFAULT_JPEG_QUALITY, "classes": source["classes"],
         "source_shards": str(shards),
-        "splits": {s: sum(part_rows(out / p) for p in files[s]) for s in C.SHARD_SPLITS},
+        "splits": {s: sum(part_rows(out / p) for p in parts) for s, parts in files.items()},
         "files": files, "rejects": rejects,
     }
     write_flow_manifest(out, manifest)  # last: its presence means the flow shards are complete

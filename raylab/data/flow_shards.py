@@ -187,8 +187,10 @@ def write_flow_shards(
     for row in rows:
         _check_row(row)
         by_split[row[C.SPLIT]].append(row)
-    files = {s: [f"{s}/part-00000.parquet"] for s in C.SHARD_SPLITS}
-    counts = {s: write_flow_part(by_split[s], out / files[s][0]) for s in C.SHARD_SPLITS}
+    # train and test always (readers find the schema); val only where the rows have one.
+    splits = [s for s in C.SHARD_SPLITS if s != "val" or by_split[s]]
+    files = {s: [f"{s}/part-00000.parquet"] for s in splits}
+    counts = {s: write_flow_part(by_split[s], out / files[s][0]) for s in splits}
     full = {**manifest, "kind": FLOW_KIND, "splits": counts, "files": files}
     write_flow_manifest(out, full)
     return full

@@ -41,7 +41,8 @@ def ingest_imagenet(
     rejected = [{"path": p, "reason": r} for p, r in listing.rejected]
     progress(f"ingest: {len(listing.items)} images listed ({listing.val_layout} val/), "
              f"{len(rejected)} entries rejected by the listing")
-    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in C.SHARD_SPLITS}
+    # ILSVRC's val set is the test split (its test labels are not public): no val split here.
+    rows: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     sums = PixelSums(resize_px)
     step = max(1, len(listing.items) // 10)
     for n, item in enumerate(listing.items, 1):
