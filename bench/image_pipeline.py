@@ -6,15 +6,16 @@ what a photo's does; an upscaled digit compresses to almost nothing and decodes 
 ingested into image shards by `ingest_imagenet`. Every method turns each JPEG into the same
 uint8 RGB square of --size px (shorter side resized, centre kept):
 (a) bare PIL, full decode: open, decode every pixel, convert, resize (the naive loop);
-(b) bare PIL, draft decode: the same with JPEG draft mode (decode at 1/2..1/8 scale first), the
-    decode limit of one core for what raylab's decode does;
+(b) bare PIL, draft decode: the same with JPEG draft mode (decode at 1/2..1/8 scale first while
+    both sides stay >= --size), the decode limit of one core for what raylab's decode does (at
+    --size 256 a 375 px side allows no reduction: (b) then does (a)'s work);
 (c) raylab: shards -> `image_train_dataset` (Ray Data, --decode-cpus decode tasks), read by a
-    consumer (no training).
+    consumer (no training), after one untimed pass that starts Ray's worker processes.
 Prints images/s, images/s per decode core (median of --repeats, all in one run) and the ratios
 c/b and c/a per core, and the load average (the machine may be shared: a busy machine slows
 every row, and the per-core ratio is what compares).
 
-    python bench/image_pipeline.py [--images 400] [--size 256] [--decode-cpus 1] [--repeats 3]
+    python bench/image_pipeline.py [--images 1000] [--size 256] [--decode-cpus 1] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def write_images(root: Path, count: int, seed: int = 0) -> None:
     """`count` JPEGs in ILSVRC-2012's layout: train/<wnid>/ and val/<wnid>/ (a fifth in val)."""
     rng = np.random.default_rng(seed)
     wnids = [f"n{c:08d}" for c in range(CLASSES)]
+    root.mkdir(parents=True, exist_ok=True)
     (root / MAPPING_FILE).write_text("".join(f"{w} class {c}\n" for c, w in enumerate(wnids)))
     for n in range(count):
         wnid = wnids[n % CLASSES]
@@ -100,10 +102,10 @@ def raylab_pipeline(shards: Path, size: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=400)
+    p.add_argument("--images", type=int, default=1000)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--decode-cpus", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
 
     import ray
@@ -119,11 +121,16 @@ def main() -> None:
         ingest_imagenet(Path(tmp) / "raw", shards, resize_px=a.size, progress=lambda _: None)
         jpegs = _jpegs(shards)
         load_before = os.getloadavg()
-        res: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+        raylab_pipeline(shards, a.size)  # warm-up: worker processes, imports
+        methods = {"a": lambda: bare_pil(jpegs, a.size, draft=False),
+                   "b": lambda: bare_pil(jpegs, a.size, draft=True),
+                   "c": lambda: raylab_pipeline(shards, a.size)}
+        res: dict[str, list[float]] = {k: [] for k in methods}
         for r in range(a.repeats):
-            res["a"].append(bare_pil(jpegs, a.size, draft=False))
-            res["b"].append(bare_pil(jpegs, a.size, draft=True))
-            res["c"].append(raylab_pipeline(shards, a.size))
+            # Each repeat starts with the next method: none always runs first or last, when
+            # the other load on a shared machine may differ.
+            for k in list(methods)[r % 3:] + list(methods)[:r % 3]:
+                res[k].append(methods[k]())
             print(f"repeat {r + 1}/{a.repeats}: " + "  ".join(
                 f"{k} {v[-1]:.0f}/s" for k, v in res.items()), flush=True)
         load_after = os.getloadavg()
