@@ -80,6 +80,7 @@ def test_video_level_pools_segments_and_clips_with_multi_labels():
     )
     m = summarize(scores)
     assert m["video_hit1"] == 1.0 and m["num_videos"] == 2 and m["num_clips"] == 4
+    assert m["num_multi_label_videos"] == 1  # v, counted once for its three clips
     assert m["clip_hit1"] == pytest.approx(1.0)  # clip 3's top-1 is 2, clip 0's is 0: both true
     single = summarize(ClipScores(scores.video_ids, scores.labels, scores.probs))
     assert single["video_hit1"] == 0.5

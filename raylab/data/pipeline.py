@@ -1,7 +1,9 @@
 """The Ray Data pipeline from Parquet shards to decoded clips (the only module importing ray.data).
 
 shard row groups -> plan clips (pure: row, seed, epoch) -> decode only those frames (PyAV, CPU
-tasks) -> rows {video_id, label, clip_index, epoch, frames uint8 (T, H, W, 3), decode_ok}.
+tasks) -> rows {video_id, label, labels, clip_index, epoch, frames uint8 (T, H, W, 3), decode_ok}.
+`labels` is every true label of the clip's video (Sports-1M is multi-label; evaluation counts a hit
+for any of them); `label`, the first, is what training's softmax loss uses.
 Flow shards take the same road with flow stacks (flow_samples) in place of decoded clips.
 The unit of work is one Parquet row group (a few videos), listed epoch-major as (epoch, file,
 row group) items, so training streams every remaining epoch as one dataset without stalling at epoch
@@ -38,6 +40,8 @@ from raylab.data.image_decode import decode_image
 log = logging.getLogger(__name__)
 
 _READ_COLUMNS = [C.VIDEO_ID, C.LABEL, C.VIDEO_BYTES, C.NUM_FRAMES, C.FRAME_PTS]
+# Read where a shard has it; a shard without it is single-label and every row gets (label,).
+_OPTIONAL_COLUMNS = [C.LABELS]
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,10 @@ def _decode_row_groups(
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
         fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
         with fs.open_input_file(inner) as f:
-            table = pq.ParquetFile(f).read_row_group(int(group), columns=_READ_COLUMNS)
+            shard = pq.ParquetFile(f)
+            present = set(shard.schema_arrow.names)
+            columns = _READ_COLUMNS + [c for c in _OPTIONAL_COLUMNS if c in present]
+            table = shard.read_row_group(int(group), columns=columns)
         yield _decode_rows(table.to_pydict(), plan, size_px, int(epoch), backend)
 
 
@@ -137,8 +144,9 @@ def _decode_rows(
 ) -> dict:
     """One output row per planned clip; a clip that fails to decode is kept with decode_ok=False
     (zeros) so the worker can skip and count it instead of the whole task failing."""
-    out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.CLIP_INDEX, C.FRAME_INDEX,
-                                            C.EPOCH, C.FRAMES, C.DECODE_OK)}
+    out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.LABELS, C.CLIP_INDEX,
+                                            C.FRAME_INDEX, C.EPOCH, C.FRAMES, C.DECODE_OK)}
+    label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
     for i, video_id in enumerate(batch[C.VIDEO_ID]):
         clips = plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)
         try:
@@ -152,6 +160,7 @@ def _decode_rows(
         for k, frames in enumerate(decoded):
             out[C.VIDEO_ID].append(str(video_id))
             out[C.LABEL].append(int(batch[C.LABEL][i]))
+            out[C.LABELS].append(np.asarray(label_sets[i], dtype=np.int64))
             out[C.CLIP_INDEX].append(k)
             out[C.FRAME_INDEX].append(clips[k][0])
             out[C.EPOCH].append(epoch)
@@ -160,12 +169,21 @@ def _decode_rows(
     return {
         C.VIDEO_ID: np.asarray(out[C.VIDEO_ID], dtype=object),
         C.LABEL: np.asarray(out[C.LABEL], dtype=np.int64),
+        C.LABELS: _ragged(out[C.LABELS]),
         C.CLIP_INDEX: np.asarray(out[C.CLIP_INDEX], dtype=np.int64),
         C.FRAME_INDEX: np.asarray(out[C.FRAME_INDEX], dtype=np.int64),
         C.EPOCH: np.asarray(out[C.EPOCH], dtype=np.int64),
         C.FRAMES: np.stack(out[C.FRAMES]),
         C.DECODE_OK: np.asarray(out[C.DECODE_OK], dtype=bool),
     }
+
+
+def _ragged(arrays: list[np.ndarray]) -> np.ndarray:
+    """An object array of 1-D arrays (np.asarray would make a 2-D array, or fail, from rows of
+    equal or unequal length); Ray Data stores it as a variable-shaped tensor column."""
+    out = np.empty(len(arrays), dtype=object)
+    out[:] = arrays
+    return out
 
 
 @dataclass(frozen=True)
@@ -302,7 +320,8 @@ def _decode_images(batch: dict[str, list], size_px: int, copies: int, epoch: int
 
 
 class ClipCollate(NumpyBatchCollateFn):
-    """iter_torch_batches collate: tensors for numbers, the video ids stay a list of str."""
+    """iter_torch_batches collate: tensors for numbers, the video ids stay a list of str, and
+    the label sets (video rows only; image and flow rows have none) a list of int tuples."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict:
         # Imported here: this module is also loaded by Ray Data's decode tasks, which need no
@@ -310,7 +329,7 @@ class ClipCollate(NumpyBatchCollateFn):
         import torch
 
         # np.array copies: Ray hands out read-only views, which torch refuses to wrap.
-        return {
+        out = {
             C.VIDEO_ID: [str(v) for v in batch[C.VIDEO_ID]],
             C.LABEL: torch.from_numpy(np.array(batch[C.LABEL])),
             C.CLIP_INDEX: torch.from_numpy(np.array(batch[C.CLIP_INDEX])),
@@ -318,3 +337,8 @@ class ClipCollate(NumpyBatchCollateFn):
             C.FRAMES: torch.from_numpy(np.array(batch[C.FRAMES])),
             C.DECODE_OK: torch.from_numpy(np.array(batch[C.DECODE_OK])),
         }
+        if C.LABELS in batch:
+            # A (N, k) array when every row of the batch has k labels, else an object array of
+            # 1-D arrays: iterating rows handles both.
+            out[C.LABELS] = [tuple(int(x) for x in row) for row in batch[C.LABELS]]
+        return out

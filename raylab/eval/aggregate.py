@@ -87,7 +87,7 @@ def video_truth(scores: ClipScores) -> list[tuple[int, ...]]:
 
 def summarize(scores: ClipScores) -> dict[str, float]:
     """clip hit@1, video hit@1 and video hit@5 (the Sports-1M table's columns); a hit is any
-    true label of a multi-label video."""
+    true label of a multi-label video, and num_multi_label_videos says how many had several."""
     _, labels, video_probs = video_level(scores)
     truth = video_truth(scores)
     return {
@@ -95,6 +95,7 @@ def summarize(scores: ClipScores) -> dict[str, float]:
         "video_hit1": hit_at_k(video_probs, truth, 1),
         "video_hit5": hit_at_k(video_probs, truth, 5),
         "num_videos": float(len(labels)),
+        "num_multi_label_videos": float(sum(len(t) > 1 for t in truth)),
         "num_clips": float(len(scores.labels)),
     }
 

@@ -5,6 +5,10 @@ decode get zero loss weight instead of being dropped, so every DDP rank still ru
 forward/backward and gradients stay in sync; they are counted in `decode_failures`. The learning
 rate is set before every step from a pure function of the global step; precision and memory
 layout come in as one `Compute` chosen before the loop.
+Training is softmax cross-entropy on each clip's first label, as Karpathy et al. 2014 train their
+Sports-1M nets with a softmax over the 487 classes; a video with several labels (~5% there)
+trains on its first only (no multi-hot target, no extra loss term). Evaluation scores every true
+label: a video counts as a hit when any of its labels is in the top k (their hit@k).
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ def evaluate(
     model: nn.Module, batches: Iterable[Batch], *, view: Callable[[torch.Tensor], torch.Tensor],
     device: torch.device, compute: Compute,
 ) -> tuple[ClipScores, int]:
-    """Softmax scores of every decodable clip with its video id, and the decode-failure count.
+    """Softmax scores of every decodable clip with its video id and true labels (every label
+    where batches carry label sets, C.LABELS), and the decode-failure count.
 
     A multi-view `view` (augment.TenCropView) returns each clip's views consecutively; every
     view is scored under its clip's id, so aggregation by id averages the views."""
@@ -91,5 +96,8 @@ def evaluate(
         keep = np.repeat(ok, views)
         ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good for _ in range(views)]
         labels = np.repeat(batch[C.LABEL].numpy(), views)[keep]
-        parts.append(ClipScores(ids, labels, probs[keep].astype(np.float32)))
+        label_sets = None
+        if C.LABELS in batch:
+            label_sets = [t for t, good in zip(batch[C.LABELS], ok) if good for _ in range(views)]
+        parts.append(ClipScores(ids, labels, probs[keep].astype(np.float32), label_sets))
     return ClipScores.concat(parts), failures

@@ -4,9 +4,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from raylab.config import Precision
 from raylab.data.augment import VIEWS_PER_IMAGE, TenCropView
 from raylab.eval.aggregate import summarize_images
 from raylab.train.loop import evaluate
+from raylab.train.precision import compute_for
 
 
 class _LeftBright(nn.Module):
@@ -26,7 +28,9 @@ def test_ten_views_are_scored_per_image_and_averaged_by_id():
     batch = {"video_id": ["img0", "img1", "img2"], "label": torch.tensor([1, 0, 1]),
              "frames": frames, "decode_ok": torch.tensor([True, True, False])}
     view = TenCropView(crop_px=6, mean=torch.zeros(1, 1, 1), pixel_scale=1.0)
-    scores, failures = evaluate(_LeftBright(), [batch], view=view, device=torch.device("cpu"))
+    cpu = torch.device("cpu")
+    scores, failures = evaluate(_LeftBright(), [batch], view=view, device=cpu,
+                                compute=compute_for(cpu, Precision.FP32, channels_last=False))
     assert failures == 1
     assert scores.video_ids == ["img0"] * VIEWS_PER_IMAGE + ["img1"] * VIEWS_PER_IMAGE
     assert scores.labels.tolist() == [1] * VIEWS_PER_IMAGE + [0] * VIEWS_PER_IMAGE

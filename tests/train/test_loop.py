@@ -142,3 +142,61 @@ def test_bf16_autocast_runs_on_cpu_and_fp16_falls_back_to_fp32():
     scores, _ = evaluate(model, _batches(1), view=CentreClipView(
         crop_px=32, pixel_mean=117, pixel_scale=64), device=CPU, compute=bf16)
     assert scores.probs.dtype == np.float32 and np.allclose(scores.probs.sum(1), 1, atol=1e-3)
+
+
+class _Says(torch.nn.Module):
+    """Scores every clip the same: class `top` highest, then class `second` (no learning)."""
+
+    def __init__(self, top: int, second: int, num_classes: int = 6):
+        super().__init__()
+        logits = torch.zeros(num_classes)
+        logits[top], logits[second] = 4.0, 2.0
+        self.register_buffer("logits", logits)
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1)
+
+
+def _collated(ids, labels, label_sets, ok):
+    """Pipeline rows through ClipCollate, the way Ray Data hands them over: label sets of
+    unequal length are an object array of 1-D arrays."""
+    from raylab.data import columns as C
+    from raylab.data.pipeline import ClipCollate
+
+    sets = np.empty(len(label_sets), dtype=object)
+    sets[:] = [np.asarray(s, dtype=np.int64) for s in label_sets]
+    n = len(ids)
+    return ClipCollate()({
+        C.VIDEO_ID: np.asarray(ids, dtype=object), C.LABEL: np.asarray(labels),
+        C.LABELS: sets, C.CLIP_INDEX: np.zeros(n, np.int64), C.EPOCH: np.zeros(n, np.int64),
+        C.FRAMES: np.full((n, 1, 40, 40, 3), 100, np.uint8), C.DECODE_OK: np.asarray(ok)})
+
+
+def test_a_multi_label_video_is_a_hit_for_its_second_label():
+    from raylab.eval.aggregate import ClipScores, summarize
+
+    # Every clip is scored "class 3 first, class 5 second". Video m is labelled (1, 3): a hit at
+    # 1 by its second label; s (label 1 only) misses; t's one clip failed to decode.
+    batch = _collated(["m", "m", "s", "t"], [1, 1, 1, 5], [(1, 3), (1, 3), (1,), (5,)],
+                      [True, True, True, False])
+    assert batch["labels"] == [(1, 3), (1, 3), (1,), (5,)]
+    view = CentreClipView(crop_px=32, pixel_mean=117, pixel_scale=64)
+    scores, failures = evaluate(_Says(3, 5), [batch], view=view, device=CPU,
+                                compute=compute_for(CPU, Precision.FP32, channels_last=False))
+    assert failures == 1 and scores.truth() == [(1, 3), (1, 3), (1,)]
+    m = summarize(scores)
+    assert m["video_hit1"] == 0.5 and m["num_videos"] == 2  # m hits by label 3, s misses
+    assert m["clip_hit1"] == pytest.approx(2 / 3)
+    # Read by its first label only, m would miss too.
+    first_only = ClipScores(scores.video_ids, scores.labels, scores.probs)
+    assert summarize(first_only)["video_hit1"] == 0.0
+
+
+def test_evaluate_without_label_sets_is_single_label():
+    # Image and flow rows carry no label sets: the first label is the only truth.
+    batch = _collated(["a", "b"], [3, 1], [(3,), (1,)], [True, True])
+    del batch["labels"]
+    view = CentreClipView(crop_px=32, pixel_mean=117, pixel_scale=64)
+    scores, _ = evaluate(_Says(3, 5), [batch], view=view, device=CPU,
+                         compute=compute_for(CPU, Precision.FP32, channels_last=False))
+    assert scores.label_sets is None and scores.truth() == [(3,), (1,)]

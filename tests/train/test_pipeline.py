@@ -19,6 +19,8 @@ def test_eval_dataset_has_k_clips_per_video(ray_session, tiny_shards):
     rows = eval_dataset(_files(tiny_shards, "test"), ClipRequest(10, 1, 32, 3)).take_all()
     assert len(rows) == 3 * manifest["counts"]["test"]
     assert all(r[C.DECODE_OK] for r in rows)
+    # UCF-101 is single-label: every clip's label set is its one label.
+    assert all(list(r[C.LABELS]) == [r[C.LABEL]] for r in rows)
     assert rows[0][C.FRAMES].shape == (10, 32, 32, 3) and rows[0][C.FRAMES].dtype == np.uint8
     per_video = {}
     for r in rows:
