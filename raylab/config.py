@@ -218,6 +218,23 @@ class TemporalConfig:
 
 
 @dataclass(frozen=True)
+class MultiTaskConfig:
+    """Multi-task learning of the temporal stream (Simonyan & Zisserman 2014 sec. 5): one trunk,
+    one softmax head per dataset, loss = sum of the per-dataset losses."""
+
+    flow_shards_dir: str = ""
+    """The second dataset's flow shards (e.g. HMDB-51 beside temporal.flow_shards_dir's UCF-101);
+    "" = single-task training."""
+    names: tuple[str, ...] = ("ucf101", "hmdb51")
+    """Metric names of the two datasets (temporal.flow_shards_dir's first): val/<name>/..."""
+
+    def __post_init__(self) -> None:
+        _require(len(self.names) == 2 and all(self.names) and len(set(self.names)) == 2
+                 and not any("/" in n for n in self.names), "multitask.names",
+                 "two different non-empty names without '/'", self.names)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: ModelName = ModelName.SINGLE_FRAME
     width_mult: float = 1.0
@@ -412,6 +429,7 @@ class ExperimentConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    multitask: MultiTaskConfig = field(default_factory=MultiTaskConfig)
     two_stream: TwoStreamConfig = field(default_factory=TwoStreamConfig)
 
     def __post_init__(self) -> None:

@@ -71,6 +71,9 @@ def score_stream(cfg: ExperimentConfig, fitted: FitResult, split: str) -> VideoS
     frames = cfg.two_stream.test_frames
     data = run_data(dataclasses.replace(
         cfg, data=dataclasses.replace(cfg.data, eval_clips_per_video=frames)))
+    if data.task_classes:
+        raise ConfigError(f"multitask.flow_shards_dir: expected \"\" in {cfg.name} (the 25 x "
+                          "10-view scorer and fusion take single-task streams)")
     spec = ScorerSpec(model=to_dict(cfg.model),
                       weights_path=str(Path(fitted.checkpoint_dir) / MODEL_FILE),
                       num_classes=len(data.classes), crop_px=cfg.data.crop_px,

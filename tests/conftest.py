@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from raylab.data.ingest import ingest_ucf101
-from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
+from raylab.data.ingest import ingest_hmdb51, ingest_ucf101
+from raylab.data.sources.synthetic import SyntheticSpec, write_hmdb51, write_ucf101
 
 # 9 groups: split 1 tests on g01-g07 and trains on g08-g09; 2 shapes x 2 directions.
 TINY_SPEC = SyntheticSpec(directions=("Left", "Right"), num_groups=9, clips_per_group=2,
                           num_frames=20, seed=3)
+# HMDB-51 layout, other motions than TINY_SPEC's: 2 shapes x up/down, one source video per group.
+TINY_HMDB_SPEC = SyntheticSpec(directions=("Up", "Down"), num_groups=5, clips_per_group=1,
+                               num_frames=20, seed=4)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +58,8 @@ def write_motion_flow(shards: Path, out: Path, *, size_px: int = 32, speed_px: f
             table = pq.read_table(shards / rel, columns=[
                 C.VIDEO_ID, C.LABEL, C.CLASS_NAME, C.SPLIT, C.GROUP, C.NUM_FRAMES]).to_pylist()
             for video in table:
-                dx, dy = DIRECTIONS[next(d for d in DIRECTIONS if video[C.CLASS_NAME].endswith(d))]
+                name = video[C.CLASS_NAME].lower()  # UCF-101 "DiscLeft", HMDB-51 "disc_left"
+                dx, dy = DIRECTIONS[next(d for d in DIRECTIONS if name.endswith(d.lower()))]
                 fields = []
                 for t in range(video[C.NUM_FRAMES] - 1):
                     field = np.zeros((size_px, size_px, 2), np.float32)
@@ -79,6 +83,16 @@ def tiny_flow_shards(tiny_shards, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_flow")
     write_motion_flow(tiny_shards, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_hmdb_flow_shards(tmp_path_factory) -> Path:
+    """Flow shards of a 4-class synthetic HMDB-51-layout dataset (split 1) from known motion."""
+    root = tmp_path_factory.mktemp("tiny_hmdb51")
+    write_hmdb51(root / "raw", TINY_HMDB_SPEC)
+    ingest_hmdb51(root / "raw", 1, root / "shards", progress=lambda _: None)
+    write_motion_flow(root / "shards", root / "flow")
+    return root / "flow"
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ def train_dataset(
     """Random clips for every epoch in `epochs`, epoch after epoch, as one streamed dataset.
 
     Within an epoch the row groups come in a seeded random order (a different one each epoch)."""
-    items = _epoch_items(files, seed=seed, epochs=epochs)
+    items = _epoch_items(_groups(files), seed=seed, epochs=epochs)
     plan = functools.partial(
         _train_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video, seed=seed,
@@ -83,13 +83,17 @@ def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
     return _decoded(items, plan, req.size_px, req.decode_backend)
 
 
-def _epoch_items(files: Sequence[str], *, seed: int, epochs: range) -> list[dict]:
-    """(epoch, file, row group) items, epoch-major, row groups in a seeded order per epoch."""
-    groups = row_groups(files)
+def _groups(files: Sequence[str], **tags) -> list[dict]:
+    """One item per row group of `files` ({file, row_group} plus `tags`)."""
+    return [{"file": f, "row_group": g, **tags} for f, g in row_groups(files)]
+
+
+def _epoch_items(groups: list[dict], *, seed: int, epochs: range) -> list[dict]:
+    """`groups` once per epoch with the epoch added, epoch-major, in a seeded order per epoch."""
     items = []
     for epoch in epochs:
         order = np.random.default_rng([seed, epoch]).permutation(len(groups))
-        items += [{"epoch": epoch, "file": groups[i][0], "row_group": groups[i][1]} for i in order]
+        items += [{**groups[i], "epoch": epoch} for i in order]
     return items
 
 
@@ -191,28 +195,48 @@ class StackRequest:
     """What the temporal stream needs from each flow video (see flow_stack, flow_samples)."""
 
     stack: TemporalConfig
-    bound: float
-    """The flow shards' quantisation bound in px (their manifest's "bound")."""
     size_px: int
     """Stacks are the centre square of the fields resized to size_px (vectors scaled too)."""
     stacks_per_video: int
 
 
+@dataclass(frozen=True)
+class FlowSource:
+    """One dataset's flow shards in a (possibly multi-task) temporal-stream run."""
+
+    files: tuple[str, ...]
+    bound: float
+    """The shards' quantisation bound in px (their manifest's "bound")."""
+    label_offset: int = 0
+    """Added to every label: multi-task runs use one joint label space, dataset k's classes
+    after those of datasets 0..k-1 (models/two_stream.py reads a sample's dataset off it)."""
+
+
 def flow_train_dataset(
-    files: Sequence[str], req: StackRequest, *, seed: int, epochs: range,
+    sources: Sequence[FlowSource], req: StackRequest, *, seed: int, epochs: range,
 ) -> ray.data.Dataset:
     """`req.stacks_per_video` flow stacks per video, each at a random start seeded by (seed,
-    epoch, video id), for every epoch in `epochs` (epoch-major, like train_dataset)."""
+    epoch, video id), for every epoch in `epochs` (epoch-major, like train_dataset).
+
+    With several sources, each epoch is one pass over all of them with their row groups shuffled
+    together, so batches mix the datasets and every epoch ends on both at once (a union of
+    per-dataset streams would run the smaller dataset dry first and let the epochs drift)."""
     plan = functools.partial(_train_starts, cfg=req.stack, count=req.stacks_per_video,
                              seed=seed)
-    return _stacked(_epoch_items(files, seed=seed, epochs=epochs), plan, req)
+    return _stacked(_epoch_items(_source_groups(sources), seed=seed, epochs=epochs), plan, req)
 
 
-def flow_eval_dataset(files: Sequence[str], req: StackRequest) -> ray.data.Dataset:
-    """`req.stacks_per_video` stacks per video at equally spaced starts (the paper: 25)."""
-    items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
+def flow_eval_dataset(sources: Sequence[FlowSource], req: StackRequest) -> ray.data.Dataset:
+    """`req.stacks_per_video` stacks per video at equally spaced starts (the paper: 25), of
+    every source (labels in the joint space; the worker splits the scores per dataset)."""
+    items = [{**g, "epoch": 0} for g in _source_groups(sources)]
     plan = functools.partial(_eval_starts, cfg=req.stack, count=req.stacks_per_video)
     return _stacked(items, plan, req)
+
+
+def _source_groups(sources: Sequence[FlowSource]) -> list[dict]:
+    return [g for s in sources
+            for g in _groups(s.files, bound=s.bound, label_offset=s.label_offset)]
 
 
 def _train_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConfig, count: int,
@@ -234,13 +258,17 @@ def _stacked(items: list[dict], plan, req: StackRequest) -> ray.data.Dataset:
 def _stack_row_groups(items: dict[str, np.ndarray], *, plan, req: StackRequest
                       ) -> Iterator[dict]:
     """Read one flow row group and build its planned stacks (one output block per row group)."""
-    for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
+    for path, group, epoch, bound, offset in zip(items["file"], items["row_group"],
+                                                 items["epoch"], items["bound"],
+                                                 items["label_offset"]):
         fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
         with fs.open_input_file(inner) as f:
             table = pq.ParquetFile(f).read_row_group(int(group),
                                                      columns=flow_samples.READ_COLUMNS)
-        yield flow_samples.stack_rows(table.to_pydict(), plan, req.stack, bound=req.bound,
-                                      size_px=req.size_px, epoch=int(epoch))
+        rows = flow_samples.stack_rows(table.to_pydict(), plan, req.stack, bound=float(bound),
+                                       size_px=req.size_px, epoch=int(epoch))
+        rows[C.LABEL] += int(offset)
+        yield rows
 
 
 def map_with_actor(ds: ray.data.Dataset, fn_class: type, *, constructor_kwargs: dict,
@@ -262,11 +290,7 @@ def image_train_dataset(
     """Every training image `copies_per_image` times per epoch (clip_index 0..copies-1; the
     worker draws each copy's crop, flip and lighting), epoch after epoch, row groups in a seeded
     order per epoch as in `train_dataset`."""
-    groups = row_groups(files)
-    items = []
-    for epoch in epochs:
-        order = np.random.default_rng([seed, epoch]).permutation(len(groups))
-        items += [{"epoch": epoch, "file": groups[i][0], "row_group": groups[i][1]} for i in order]
+    items = _epoch_items(_groups(files), seed=seed, epochs=epochs)
     return _decoded_images(items, size_px, copies_per_image)
 
 

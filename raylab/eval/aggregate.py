@@ -49,6 +49,20 @@ class ClipScores:
         )
 
 
+def task_scores(scores: ClipScores, task_classes: Sequence[int]) -> list[ClipScores]:
+    """A multi-task run's scores (one joint label space, dataset k's columns after those of
+    datasets 0..k-1) split into each dataset's own: its clips, its columns, labels from 0."""
+    offsets = np.cumsum([0, *task_classes])
+    out = []
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        rows = np.flatnonzero((scores.labels >= lo) & (scores.labels < hi))
+        sets = (None if scores.label_sets is None
+                else [tuple(t - lo for t in scores.label_sets[i]) for i in rows])
+        out.append(ClipScores([scores.video_ids[i] for i in rows], scores.labels[rows] - lo,
+                              scores.probs[rows, lo:hi], sets))
+    return out
+
+
 def hit_at_k(
     probs: np.ndarray, labels: np.ndarray | Sequence[Sequence[int]], k: int,
 ) -> float:

@@ -16,9 +16,16 @@ from torch import nn
 from raylab.config import ModelConfig, ModelName
 from raylab.models.alexnet import alexnet
 from raylab.models.cnn_m import FLOW_STACK_LENGTH, cnn_m_2048, cnn_m_2048_temporal
-from raylab.models.fusion import early_fusion, late_fusion, single_frame, slow_fusion
+from raylab.models.fusion import (
+    FusionNet,
+    early_fusion,
+    late_fusion,
+    single_frame,
+    slow_fusion,
+)
 from raylab.models.multires import multires_single_frame
 from raylab.models.torchvision_nets import googlenet, vgg16
+from raylab.models.two_stream import MultiTaskNet
 from raylab.models.zf import zf
 
 
@@ -95,15 +102,23 @@ MODELS: dict[ModelName, ModelEntry] = {
 
 
 def build_model(cfg: ModelConfig, *, num_classes: int, crop_px: int,
-                stack_length: int = FLOW_STACK_LENGTH) -> nn.Module:
+                stack_length: int = FLOW_STACK_LENGTH,
+                task_classes: tuple[int, ...] = ()) -> nn.Module:
     """The model `cfg.name` with cfg's width and dropout, for `num_classes` and `crop_px` crops;
-    a flow-stream model takes 2 * stack_length input channels."""
+    a flow-stream model takes 2 * stack_length input channels. `task_classes` (one class count
+    per dataset, summing to num_classes) makes it a MultiTaskNet with one head per dataset."""
     entry = MODELS[cfg.name]
     extra = {"stack_length": stack_length} if entry.input is StreamInput.FLOW else {}
-    return entry.build(
+    model = entry.build(
         num_classes=num_classes, crop_px=crop_px, width_mult=cfg.width_mult, dropout=cfg.dropout,
         **extra,
     )
+    if not task_classes:
+        return model
+    if sum(task_classes) != num_classes or not isinstance(model, FusionNet):
+        raise ValueError(f"build_model: task_classes {task_classes} need a FusionNet model and "
+                         f"must sum to num_classes={num_classes}")
+    return MultiTaskNet(model, tuple(task_classes))
 
 
 def stream_input(name: ModelName) -> StreamInput:

@@ -13,6 +13,7 @@ label: a video counts as a hit when any of its labels is in the top k (their hit
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from torch import nn
 
 from raylab.data import columns as C
 from raylab.eval.aggregate import ClipScores
+from raylab.models.two_stream import MultiTaskNet, task_losses, task_predict, task_softmax
 from raylab.train.optim import set_lr
 from raylab.train.precision import Compute
 
@@ -30,12 +32,47 @@ Batch = dict
 
 
 @dataclass(frozen=True)
+class Objective:
+    """What a batch's logits are scored with: one softmax over every class, or for a multi-task
+    net (models/two_stream.py) one per dataset, each sample on its own dataset's head."""
+
+    losses: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    """(logits, labels, 0/1 weights) -> (num_tasks,) mean losses; the step minimises their sum."""
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    """(logits, labels) -> predicted labels (a sample's label says which head predicts it)."""
+    probs: Callable[[torch.Tensor], torch.Tensor]
+    """logits -> the scores evaluation averages per video."""
+
+
+def _weighted_ce(logits: torch.Tensor, labels: torch.Tensor,
+                 weights: torch.Tensor) -> torch.Tensor:
+    per_clip = nn.functional.cross_entropy(logits, labels, reduction="none")
+    return ((per_clip * weights).sum() / weights.sum().clamp(min=1)).reshape(1)
+
+
+SINGLE_TASK = Objective(losses=_weighted_ce,
+                        predict=lambda logits, labels: logits.argmax(1),
+                        probs=lambda logits: torch.softmax(logits, dim=1))
+
+
+def multitask_objective(net: MultiTaskNet) -> Objective:
+    """Per-sample head selection: each sample's loss, prediction and scores on its dataset's head;
+    the step minimises the sum of the datasets' mean losses (Simonyan & Zisserman 2014 sec. 5)."""
+    return Objective(losses=functools.partial(task_losses, net),
+                     predict=functools.partial(task_predict, net),
+                     probs=functools.partial(task_softmax, net))
+
+
+@dataclass(frozen=True)
 class EpochStats:
     loss: float
+    """Mean over steps of the minimised loss (multi-task: the sum of task_losses)."""
     clip_acc: float
     clips: int
     seconds: float
     decode_failures: int
+    task_losses: tuple[float, ...] = ()
+    """Mean over steps of each task's loss term (a step without a task's samples adds 0)."""
 
     @property
     def clips_per_s(self) -> float:
@@ -46,11 +83,13 @@ def train_epoch(
     model: nn.Module, batches: Iterable[Batch], *, augment: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer, device: torch.device, num_steps: int,
     lr_at_step: Callable[[int], float], first_step: int, compute: Compute,
+    objective: Objective = SINGLE_TASK,
 ) -> EpochStats:
     """`num_steps` SGD steps over `batches` (fewer if they run out); step i of this epoch is
     global step `first_step + i` of the schedule `lr_at_step`."""
     model.train()
-    loss_sum, correct, seen, failures = 0.0, 0, 0, 0
+    task_sums: torch.Tensor | None = None
+    correct, seen, failures, steps = 0, 0, 0, 0
     start = time.perf_counter()
     for i, batch in zip(range(num_steps), batches):
         set_lr(optimizer, lr_at_step(first_step + i))
@@ -58,25 +97,27 @@ def train_epoch(
         labels = batch[C.LABEL].to(device)
         with compute.autocast():
             logits = model(compute.layout(augment(batch[C.FRAMES].to(device))))
-            per_clip = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
-        loss = (per_clip * ok).sum() / ok.sum().clamp(min=1)
+        losses = objective.losses(logits.float(), labels, ok.float())
         optimizer.zero_grad(set_to_none=True)
-        compute.backward_step(loss, optimizer)
-        n_ok = int(ok.sum())
-        loss_sum += float(loss.detach()) * n_ok
-        correct += int(((logits.argmax(1) == labels) & ok).sum())
-        seen += n_ok
-        failures += len(ok) - n_ok
+        compute.backward_step(losses.sum(), optimizer)
+        losses = losses.detach().cpu()
+        task_sums = losses if task_sums is None else task_sums + losses
+        steps += 1
+        correct += int(((objective.predict(logits.detach(), labels) == labels) & ok).sum())
+        seen += int(ok.sum())
+        failures += len(ok) - int(ok.sum())
+    means = (task_sums / steps).tolist() if task_sums is not None else [0.0]
     return EpochStats(
-        loss=loss_sum / max(seen, 1), clip_acc=correct / max(seen, 1), clips=seen,
+        loss=float(sum(means)), clip_acc=correct / max(seen, 1), clips=seen,
         seconds=time.perf_counter() - start, decode_failures=failures,
+        task_losses=tuple(means),
     )
 
 
 @torch.no_grad()
 def evaluate(
     model: nn.Module, batches: Iterable[Batch], *, view: Callable[[torch.Tensor], torch.Tensor],
-    device: torch.device, compute: Compute,
+    device: torch.device, compute: Compute, objective: Objective = SINGLE_TASK,
 ) -> tuple[ClipScores, int]:
     """Softmax scores of every decodable clip with its video id and true labels (every label
     where batches carry label sets, C.LABELS), and the decode-failure count.
@@ -92,7 +133,7 @@ def evaluate(
             inputs = compute.layout(view(batch[C.FRAMES].to(device)))
             logits = model(inputs)
         views = inputs.shape[0] // len(ok)  # a multi-view (10-crop) view returns views per clip
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        probs = objective.probs(logits.float()).cpu().numpy()
         keep = np.repeat(ok, views)
         ids = [v for v, good in zip(batch[C.VIDEO_ID], ok) if good for _ in range(views)]
         labels = np.repeat(batch[C.LABEL].numpy(), views)[keep]

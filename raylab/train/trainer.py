@@ -34,6 +34,7 @@ from raylab.data.flow_shards import read_flow_manifest
 from raylab.data.image_shards import read_pixel_stats
 from raylab.data.pipeline import (
     ClipRequest,
+    FlowSource,
     StackRequest,
     eval_dataset,
     flow_eval_dataset,
@@ -84,25 +85,19 @@ class RunData:
     every image once (its 10 views are cut on the worker)."""
     pixel_stats: dict | None = None
     """An image dataset's training-set statistics, when data.mean_removal/pca_lighting use them."""
+    task_classes: tuple[int, ...] = ()
+    """Multi-task runs: each dataset's class count, in the order of the joint label space
+    (`classes` lists them all); () = one task."""
 
 
 def run_data(cfg: ExperimentConfig) -> RunData:
     """RGB clips or images from data.shards_dir, or for flow models stacks from
-    temporal.flow_shards_dir."""
+    temporal.flow_shards_dir (and multitask.flow_shards_dir: both datasets in one stream)."""
     if stream_input(cfg.model.name) is StreamInput.FLOW:
-        flow_dir = Path(cfg.temporal.flow_shards_dir).resolve()
-        manifest = read_flow_manifest(flow_dir)
-        _pixel_stats(cfg, DatasetKind.VIDEO, flow_dir, manifest)  # refuses image-only settings
-        stack_req = StackRequest(cfg.temporal, float(manifest["bound"]), cfg.data.resize_px,
-                                 cfg.data.train_clips_per_video)
-        test_req = dataclasses.replace(stack_req,
-                                       stacks_per_video=cfg.data.eval_clips_per_video)
-        files = _split_files(flow_dir, manifest)
-        return RunData(
-            DatasetKind.VIDEO, list(manifest["classes"]), int(manifest["splits"]["train"]),
-            lambda epochs: flow_train_dataset(files["train"], stack_req, seed=cfg.seed,
-                                              epochs=epochs),
-            lambda split: flow_eval_dataset(files[split], test_req))
+        return _flow_data(cfg)
+    if cfg.multitask.flow_shards_dir:
+        raise ConfigError(f"multitask.flow_shards_dir: expected \"\" for model.name="
+                          f"{cfg.model.name.value} (multi-task learning is for flow models)")
     shards = Path(cfg.data.shards_dir).resolve()
     manifest = read_manifest(shards)
     kind = dataset_kind(manifest)
@@ -124,6 +119,33 @@ def run_data(cfg: ExperimentConfig) -> RunData:
         kind, classes, num_train,
         lambda epochs: train_dataset(files["train"], train_req, seed=cfg.seed, epochs=epochs),
         lambda split: eval_dataset(files[split], eval_req), stats)
+
+
+def _flow_data(cfg: ExperimentConfig) -> RunData:
+    """Flow stacks of temporal.flow_shards_dir, plus multitask.flow_shards_dir's with labels
+    after the first dataset's (one joint label space, one head per dataset)."""
+    dirs = [d for d in (cfg.temporal.flow_shards_dir, cfg.multitask.flow_shards_dir) if d]
+    sources: dict[str, list[FlowSource]] = {split: [] for split in SHARD_SPLITS}
+    classes: list[str] = []
+    task_classes, num_train = [], 0
+    for i, flow_dir in enumerate(Path(d).resolve() for d in dirs):
+        manifest = read_flow_manifest(flow_dir)
+        _pixel_stats(cfg, DatasetKind.VIDEO, flow_dir, manifest)  # refuses image-only settings
+        for split, files in _split_files(flow_dir, manifest).items():
+            sources[split].append(FlowSource(tuple(files), float(manifest["bound"]),
+                                             label_offset=len(classes)))
+        names = list(manifest["classes"])
+        classes += [f"{cfg.multitask.names[i]}/{n}" for n in names] if len(dirs) > 1 else names
+        task_classes.append(len(names))
+        num_train += int(manifest["splits"]["train"])
+    stack_req = StackRequest(cfg.temporal, cfg.data.resize_px, cfg.data.train_clips_per_video)
+    test_req = dataclasses.replace(stack_req, stacks_per_video=cfg.data.eval_clips_per_video)
+    return RunData(
+        DatasetKind.VIDEO, classes, num_train,
+        lambda epochs: flow_train_dataset(sources["train"], stack_req, seed=cfg.seed,
+                                          epochs=epochs),
+        lambda split: flow_eval_dataset(sources[split], test_req),
+        task_classes=tuple(task_classes) if len(dirs) > 1 else ())
 
 
 def _split_files(root: Path, manifest: dict) -> dict[str, list[str]]:
@@ -188,7 +210,7 @@ def fit(
             f"{cfg.name}: all {cfg.optim.num_epochs} epochs are already trained in "
             f"{storage / cfg.name}; pass --fresh to train again or raise optim.num_epochs")
     uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
-    init_path = _check_transfer(cfg, uri, len(data.classes))
+    init_path = _check_transfer(cfg, uri, len(data.classes), data.task_classes)
     experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)
     run_id = track.open_run(uri, experiment_id, run_key=cfg.name, run_name=cfg.name,
                             params=flatten(cfg), parent_run_id=parent_run_id, resume=not fresh)
@@ -203,7 +225,7 @@ def fit(
     plan = WorkerPlan(config=to_dict(cfg), class_names=data.classes,
                       steps_per_epoch=steps, tracking_uri=uri, run_id=run_id,
                       init_path=init_path, dataset_kind=data.kind.value,
-                      pixel_stats=data.pixel_stats)
+                      pixel_stats=data.pixel_stats, task_classes=list(data.task_classes))
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(plan),
@@ -234,7 +256,8 @@ def fit(
                      dataset_kind=data.kind.value)
 
 
-def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
+def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int,
+                    task_classes: tuple[int, ...]) -> str:
     """Resolve transfer.init_from to a local file and try it on the model here, so a wrong
     source is one line on the driver (not an error in every worker); prints what loads,
     what is re-initialised and what is frozen. Returns the file ("" for scratch)."""
@@ -243,7 +266,7 @@ def _check_transfer(cfg: ExperimentConfig, uri: str, num_classes: int) -> str:
     path = pretrained.resolve(cfg.transfer.init_from, tracking_uri=uri,
                               download_dir=Path(cfg.workdir).resolve() / "pretrained")
     model = build_model(cfg.model, num_classes=num_classes, crop_px=cfg.data.crop_px,
-                        stack_length=cfg.temporal.stack_length)
+                        stack_length=cfg.temporal.stack_length, task_classes=task_classes)
     report = prepare_transfer(model, cfg.transfer, pretrained.load_state(path),
                               source=str(path))
     print(f"[{cfg.name}] {report.summary()}", flush=True)

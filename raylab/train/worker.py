@@ -9,6 +9,7 @@ checkpoints and logs to the MLflow run the driver opened.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +32,18 @@ from raylab.data.augment import (
 from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
 from raylab.data.pipeline import ClipCollate
 from raylab.data.shards import DatasetKind
-from raylab.eval.aggregate import EVALUATIONS, ClipScores, confusion, per_class_accuracy
+from raylab.eval.aggregate import (
+    EVALUATIONS,
+    ClipScores,
+    confusion,
+    per_class_accuracy,
+    task_scores,
+)
 from raylab.models.build import StreamInput, build_model, stream_input
 from raylab.models.finetune import param_groups, prepare_transfer
 from raylab.track.mlflow import RunLogger
 from raylab.train import checkpoint as ckpt
-from raylab.train.loop import evaluate, train_epoch
+from raylab.train.loop import SINGLE_TASK, evaluate, multitask_objective, train_epoch
 from raylab.train.optim import lr_at, make_optimizer
 from raylab.train.precision import compute_for
 from raylab.train.pretrained import load_state
@@ -57,6 +64,8 @@ class WorkerPlan:
     dataset_kind: str = DatasetKind.VIDEO.value
     pixel_stats: dict | None = None
     """An image dataset's manifest pixel_stats with "mean_image" loaded (None for video)."""
+    task_classes: list[int] = dataclasses.field(default_factory=list)
+    """Multi-task runs: each dataset's class count in the joint label space ([] = one task)."""
 
 
 def train_loop_per_worker(plan_dict: dict) -> None:
@@ -67,7 +76,11 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     torch.manual_seed(cfg.seed + rank)
     device = ray.train.torch.get_device()  # [1] this worker's GPU, or CPU
     model = build_model(cfg.model, num_classes=len(plan.class_names), crop_px=cfg.data.crop_px,
-                        stack_length=cfg.temporal.stack_length)
+                        stack_length=cfg.temporal.stack_length,
+                        task_classes=tuple(plan.task_classes))
+    # Chosen on the bare net: DDP's wrapper below does not expose the heads' offsets.
+    objective = multitask_objective(model) if plan.task_classes else SINGLE_TASK
+    task_classes, task_names = _tasks(plan, cfg)
     # Pre-trained weights and frozen layers first: a restored checkpoint below overwrites the
     # weights, while the freezing and LR groups must be the same after a restart.
     pretrained = load_state(Path(plan.init_path)) if plan.init_path else None
@@ -98,12 +111,20 @@ def train_loop_per_worker(plan_dict: dict) -> None:
         stats = train_epoch(model, train_batches, augment=augment, optimizer=optimizer,
                             device=device, num_steps=steps,
                             lr_at_step=lambda s: lr_at(s, steps, cfg.optim),
-                            first_step=epoch * steps, compute=compute)
+                            first_step=epoch * steps, compute=compute, objective=objective)
         lr = lr_at(epoch * steps, steps, cfg.optim)  # the rate the epoch started at
-        scores, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world, compute)
+        joint, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world, compute,
+                                                   objective)
+        per_task = task_scores(joint, task_classes)
+        scores = per_task[0]  # the first dataset's: the run's headline and checkpoint metric
         metrics = {f"val/{k}": v for k, v in evaluation.summarize(scores).items()}
-        class_acc = per_class_accuracy(scores, len(plan.class_names))
+        class_acc = per_class_accuracy(scores, task_classes[0])
         metrics["val/mean_class_acc"] = _nanmean(class_acc)
+        if plan.task_classes:
+            for name, part, loss in zip(task_names, per_task, stats.task_losses, strict=True):
+                metrics.update({f"val/{name}/{k}": v
+                                for k, v in evaluation.summarize(part).items()})
+                metrics[f"train/{name}/loss"] = loss
         metrics.update({
             "train/loss": stats.loss, "train/clip_acc": stats.clip_acc, "lr": lr,
             "throughput/clips_per_s": stats.clips_per_s * world,
@@ -125,12 +146,21 @@ def train_loop_per_worker(plan_dict: dict) -> None:
                 _print_epoch(cfg, epoch, metrics, evaluation.line(metrics))
             ray.train.report(metrics, checkpoint=checkpoint)  # [5] barrier: every rank, every epoch
     if rank == 0 and len(scores.video_ids):
-        fig = confusion_figure(confusion(scores, len(plan.class_names)), plan.class_names,
+        names = plan.class_names[:task_classes[0]]
+        fig = confusion_figure(confusion(scores, len(names)), names,
                                f"{cfg.name}: video-level confusion (test)")
         logger.figure(fig, "confusion_matrix.png")
         # JSON, not 101 metric keys per epoch: null marks a class without test videos.
         logger.json({name: None if np.isnan(a) else float(a)
-                     for name, a in zip(plan.class_names, class_acc)}, "per_class_accuracy.json")
+                     for name, a in zip(names, class_acc)}, "per_class_accuracy.json")
+
+
+def _tasks(plan: WorkerPlan, cfg: ExperimentConfig) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """(class count, metric name) of each dataset in joint-label order; one task is the whole
+    label space, unnamed."""
+    if plan.task_classes:
+        return tuple(plan.task_classes), cfg.multitask.names
+    return (len(plan.class_names),), ("",)
 
 
 def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None):
@@ -154,10 +184,12 @@ def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None)
             TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale))
 
 
-def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute):
+def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute,
+                        objective):
     shard = ray.train.get_dataset_shard("test")  # [6] each rank scores its part of the test clips
     batches = shard.iter_torch_batches(batch_size=cfg.data.batch_size, collate_fn=ClipCollate())
-    scores, failures = evaluate(model, batches, view=view, device=device, compute=compute)
+    scores, failures = evaluate(model, batches, view=view, device=device, compute=compute,
+                                objective=objective)
     if world == 1:
         return scores, failures
     gathered: list = [None] * world

@@ -1,12 +1,20 @@
 """Multi-task temporal net: two softmax heads on one trunk, loss = sum of per-dataset means."""
 
+import pytest
 import torch
 from torch import nn
 
 from raylab.config import ModelConfig, ModelName
 from raylab.models.build import StreamInput, build_model, stream_input
 from raylab.models.cnn_m import cnn_m_2048_temporal
-from raylab.models.two_stream import MultiTaskNet, multitask_loss, task_of
+from raylab.models.two_stream import (
+    MultiTaskNet,
+    multitask_loss,
+    task_losses,
+    task_of,
+    task_predict,
+    task_softmax,
+)
 
 
 def _net(k=(3, 2), stack_length=2) -> MultiTaskNet:
@@ -71,3 +79,34 @@ def test_mixed_batches_from_two_datasets_train_both_heads():
     logits = net(x)
     assert net.task_logits(logits[:3], 0).argmax(1).tolist() == [0, 1, 2]
     assert net.task_logits(logits[3:5], 1).argmax(1).tolist() == [0, 1]
+
+
+def test_each_sample_is_predicted_and_scored_on_its_own_datasets_head():
+    net = _net()
+    # Row 0 (task 0) has its largest logit in task 1's columns; row 1 (task 1) in task 0's.
+    logits = torch.tensor([[0.0, 2.0, 1.0, 9.0, 0.0],
+                           [9.0, 0.0, 0.0, 1.0, 3.0]])
+    labels = torch.tensor([1, 4])
+    assert task_predict(net, logits, labels).tolist() == [1, 4]
+    probs = task_softmax(net, logits)
+    torch.testing.assert_close(probs[:, :3].sum(1), torch.ones(2))
+    torch.testing.assert_close(probs[:, 3:].sum(1), torch.ones(2))
+    torch.testing.assert_close(probs[:, 3:], torch.softmax(logits[:, 3:], dim=1))
+
+
+def test_task_losses_are_the_terms_the_loss_sums_and_zero_for_an_absent_task():
+    net = _net()
+    logits, labels = torch.randn(4, 5), torch.tensor([0, 2, 1, 0])  # task 0 only
+    terms = task_losses(net, logits, labels)
+    assert terms.shape == (2,) and float(terms[1]) == 0.0
+    torch.testing.assert_close(terms.sum(), multitask_loss(net, logits, labels))
+
+
+def test_build_model_with_task_classes_gives_one_head_per_dataset():
+    cfg = ModelConfig(name=ModelName.CNN_M_2048_TEMPORAL, width_mult=0.0625)
+    net = build_model(cfg, num_classes=7, crop_px=41, stack_length=2, task_classes=(4, 3))
+    assert isinstance(net, MultiTaskNet) and net.num_classes == (4, 3)
+    assert list(net.layer_blocks())[-1] == "classifier"
+    assert net.layer_blocks()["classifier"] == tuple(net.heads)
+    with pytest.raises(ValueError, match="sum to num_classes"):
+        build_model(cfg, num_classes=6, crop_px=41, stack_length=2, task_classes=(4, 3))
