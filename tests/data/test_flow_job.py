@@ -114,7 +114,8 @@ def test_flow_job_end_to_end_on_ray(tiny_shards: Path, tmp_path: Path, ray_sessi
     assert "flow: 1/" in printed and "pairs/s overall" in printed  # progress per part
     manifest = read_flow_manifest(out)
     source = read_manifest(tiny_shards)
-    frames = {r[C.VIDEO_ID]: r[C.NUM_FRAMES] for s in C.SHARD_SPLITS for f in source["files"].get(s, [])
+    frames = {r[C.VIDEO_ID]: r[C.NUM_FRAMES]
+              for s in C.SHARD_SPLITS for f in source["files"].get(s, [])
               for r in pq.read_table(tiny_shards / f, columns=[C.VIDEO_ID, C.NUM_FRAMES])
               .to_pylist()}
     assert manifest["splits"] == source["counts"] and manifest["rejects"] == []
