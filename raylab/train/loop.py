@@ -4,7 +4,8 @@ Batches are dicts from the pipeline (uint8 frames, labels, ids, decode_ok). Clip
 decode get zero loss weight instead of being dropped, so every DDP rank still runs the same
 forward/backward and gradients stay in sync; they are counted in `decode_failures`. The learning
 rate is set before every step from a pure function of the global step; precision and memory
-layout come in as one `Compute` chosen before the loop.
+layout come in as one `Compute` chosen before the loop. A model with a step constraint
+(`StepConstrained`, e.g. ZF-Net's filter RMS clamp) has it re-applied after every step.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from raylab.data import columns as C
 from raylab.eval.aggregate import ClipScores
+from raylab.models.layers import StepConstrained
 from raylab.train.optim import set_lr
 from raylab.train.precision import Compute
 
@@ -46,6 +49,7 @@ def train_epoch(
     """`num_steps` SGD steps over `batches` (fewer if they run out); step i of this epoch is
     global step `first_step + i` of the schedule `lr_at_step`."""
     model.train()
+    constrain = _step_constraint(model)
     loss_sum, correct, seen, failures = 0.0, 0, 0, 0
     start = time.perf_counter()
     for i, batch in zip(range(num_steps), batches):
@@ -58,6 +62,7 @@ def train_epoch(
         loss = (per_clip * ok).sum() / ok.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
         compute.backward_step(loss, optimizer)
+        constrain()
         n_ok = int(ok.sum())
         loss_sum += float(loss.detach()) * n_ok
         correct += int(((logits.argmax(1) == labels) & ok).sum())
@@ -67,6 +72,14 @@ def train_epoch(
         loss=loss_sum / max(seen, 1), clip_acc=correct / max(seen, 1), clips=seen,
         seconds=time.perf_counter() - start, decode_failures=failures,
     )
+
+
+def _step_constraint(model: nn.Module) -> Callable[[], None]:
+    """What to call after each step: the model's `constrain_` (looked through a DDP wrapper;
+    every rank holds the same weights after the step, so the constraint keeps them equal), or
+    nothing."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    return inner.constrain_ if isinstance(inner, StepConstrained) else lambda: None
 
 
 @torch.no_grad()
