@@ -53,7 +53,10 @@ METHODS = (FinetuneDepth.SCRATCH, FinetuneDepth.LAST_LAYER, FinetuneDepth.ALL)
 # Clips per training epoch, whatever N: each image is repeated (fresh random crop, mirror and
 # lighting each time) so every fine-tuning takes about the same number of steps.
 CLIPS_PER_EPOCH = 60
-SMOKE_PER_CLASS = 12  # digits written per class in the smoke run (all ~180 in the full one)
+# Digits written per class: the source set uses all (~180), the target 100 (80 train, 20 val:
+# 100 val images x 10 views scored after every epoch of each of the 9 runs); smoke: 12 and 12.
+TARGET_PER_CLASS = 100
+SMOKE_PER_CLASS = 12
 
 
 def _root(workdir: str) -> Path:
@@ -74,8 +77,8 @@ def pretrain_config(workdir: str = "work", *, smoke: bool = False) -> Experiment
                         pixel_scale=64.0, mean_removal=MeanRemoval.PER_PIXEL,
                         pca_lighting_std=0.1),
         model=ModelConfig(name=ModelName.ZF, width_mult=0.125 if smoke else 0.25, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 6,
-                          lr_decay_epochs=() if smoke else (5,)),
+        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 5,
+                          lr_decay_epochs=() if smoke else (4,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment=name),
     )
@@ -93,7 +96,7 @@ def finetune_config(workdir: str = "work", *, per_class: int, method: FinetuneDe
         data=dataclasses.replace(pre.data, shards_dir=str(shots), batch_size=batch,
                                  train_clips_per_video=CLIPS_PER_EPOCH // (5 * per_class)),
         # Two-stream's fine-tuning schedule (PAPERS.md 4.4): /10 at 70% of the run.
-        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 4,
+        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 3,
                           schedule=LrSchedule.TWO_STREAM_FINETUNE),
         scale=ScaleConfig(num_workers=1, decode_cpus=1),
         track=TrackConfig(experiment=NAME + ("_smoke" if smoke else "")),
@@ -114,11 +117,11 @@ def smoke() -> ExperimentConfig:
 
 def prepare_data(workdir: str, *, smoke: bool) -> None:
     """Digits 0-4 and 5-9 as two ILSVRC-layout sets, their shards, and the N-shot subsets."""
-    per_class = SMOKE_PER_CLASS if smoke else 0
     pre = pretrain_config(workdir, smoke=smoke)
     target = _shards(workdir, "target", smoke=smoke)
-    for digits, shards in ((SOURCE_DIGITS, _shards(workdir, "source", smoke=smoke)),
-                           (TARGET_DIGITS, target)):
+    for digits, shards, per_class in (
+            (SOURCE_DIGITS, _shards(workdir, "source", smoke=smoke), SMOKE_PER_CLASS * smoke),
+            (TARGET_DIGITS, target, SMOKE_PER_CLASS if smoke else TARGET_PER_CLASS)):
         if not (shards / C.MANIFEST).is_file():
             raw = shards.with_name("raw")
             print(f"{NAME}: writing digits {digits} to {raw}", flush=True)
