@@ -70,7 +70,9 @@ def renormalise_filters_(model: nn.Module, radius: float = FILTER_RADIUS) -> int
     """Scale every conv filter whose RMS exceeds `radius` back to RMS = `radius`, in place.
 
     A filter is one output channel's weights (in_channels x kernel); biases and fully connected
-    layers are left alone (PAPERS.md 2.2). Returns how many filters were rescaled.
+    layers are left alone (PAPERS.md 2.2), and so are frozen convs (requires_grad False, e.g.
+    pre-trained layers under last-layer fine-tuning): the clamp bounds what training moves.
+    Returns how many filters were rescaled.
 
     Note the radius was set for raw pixels in [-128, 128]: He init already gives conv1
     (fan-in 3*7*7) an RMS of about sqrt(2/147) = 0.117, so the first call shrinks it.
@@ -79,7 +81,7 @@ def renormalise_filters_(model: nn.Module, radius: float = FILTER_RADIUS) -> int
         raise ValueError(f"renormalise_filters_: radius must be > 0, got {radius}")
     rescaled = 0
     for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.weight.requires_grad:
             w = m.weight
             rms = w.pow(2).mean(dim=tuple(range(1, w.dim())), keepdim=True).sqrt()
             too_big = rms > radius * (1 + RADIUS_RTOL)
