@@ -73,12 +73,12 @@ def pretrain_config(workdir: str = "work", *, smoke: bool = False) -> Experiment
     return ExperimentConfig(
         name=name, workdir=workdir,
         data=DataConfig(shards_dir=str(_shards(workdir, "source", smoke=smoke)), resize_px=72,
-                        crop_px=64, flip_p=0.5, batch_size=8 if smoke else 16,
+                        crop_px=64, flip_p=0.5, batch_size=8,
                         pixel_scale=64.0, mean_removal=MeanRemoval.PER_PIXEL,
                         pca_lighting_std=0.1),
         model=ModelConfig(name=ModelName.ZF, width_mult=0.125 if smoke else 0.25, dropout=0.5),
-        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 5,
-                          lr_decay_epochs=() if smoke else (4,)),
+        optim=OptimConfig(lr=0.01, num_epochs=1 if smoke else 12,
+                          lr_decay_epochs=() if smoke else (9,)),
         scale=ScaleConfig(num_workers=2, decode_cpus=1),
         track=TrackConfig(experiment=name),
     )
