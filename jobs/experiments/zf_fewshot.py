@@ -15,7 +15,18 @@ Run:      python jobs/experiments/zf_fewshot.py [--workdir work] [--smoke]
           (writes both digit sets, the three subsets, pre-trains, runs the 9 fine-tunings one
           after another with Ray Train and prints the top-1 error table)
 Expected: last-layer and all-layer transfer well below scratch at every N (chance: 0.8).
-Measured: see the end of this docstring once a full run has been recorded.
+Measured: one full run, 2 CPU cores shared with other jobs, 518 s wall ("finished in 518 s"):
+          pre-training 12 epochs, 127 s, 10-view top-1 err 0.056 on digits 0-4 (100 val images
+          of 5-9 per run, chance 0.8), then 3 epochs of 12 steps (batch 5) per fine-tuning:
+
+              N per class      scratch  last_layer         all
+              1                  0.770       0.720       0.740
+              3                  0.800       0.800       0.720
+              5                  0.800       0.780       0.830
+
+          All near chance: 36 steps at lr 0.01 are too few for any method to fit the new
+          classes (the pre-training itself needed ~300 steps to leave chance). The table shows
+          the pipeline runs end to end, not the paper's effect.
 """
 
 from __future__ import annotations
