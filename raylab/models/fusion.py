@@ -9,6 +9,8 @@ multiresolution nets are in `multires.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -48,6 +50,9 @@ class FusionNet(nn.Module):
     or PyTorch's default init, activations shrink layer by layer in this LRN-only, BN-free stack
     and narrow nets sit at chance for hundreds of steps. `init_std` (when not None) restores the
     paper's N(0, init_std) weights with zero biases for every conv and linear layer.
+
+    `constraint` (when not None) is applied to the whole net by `constrain_()`, which the
+    training loop calls after every optimiser step (`layers.StepConstrained`).
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class FusionNet(nn.Module):
         init_std: float | None,
         in_channels: int = 3,
         min_crop_px: int = MIN_CROP_PX,
+        constraint: Callable[[nn.Module], object] | None = None,
     ) -> None:
         super().__init__()
         if crop_px < min_crop_px:
@@ -72,6 +78,7 @@ class FusionNet(nn.Module):
         self.num_frames = num_frames
         self.in_channels = in_channels
         self.frames_to_input = frames_to_input
+        self.constraint = constraint
         self.convs = nn.ModuleDict(convs)
         with torch.no_grad():
             probe = torch.zeros(1, in_channels, num_frames, crop_px, crop_px)
@@ -84,6 +91,11 @@ class FusionNet(nn.Module):
             init_normal_(self, std=init_std)
         else:
             init_he_(self)
+
+    def constrain_(self) -> None:
+        """Re-apply the weight constraint, if this net has one (in place, no autograd)."""
+        if self.constraint is not None:
+            self.constraint(self)
 
     def _conv_forward(self, x: Tensor) -> list[Tensor]:
         h = self.frames_to_input(x)

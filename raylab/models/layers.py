@@ -6,6 +6,8 @@ string. Nothing here knows about clips, time or model names (see `fusion.py` for
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from torch import Tensor, nn
 
 # Local response normalisation, Karpathy et al. 2014 (PAPERS.md 3.2): k=2, n=5,
@@ -18,6 +20,15 @@ LRN_K = 2.0
 LRN_ALPHA = 1e-4
 LRN_BETA = 0.5  # Karpathy et al.; AlexNet (and ZF, CNN-M after it) use 0.75, see alexnet.py
 LRN_TORCH_ALPHA = LRN_ALPHA * LRN_SIZE
+
+
+@runtime_checkable
+class StepConstrained(Protocol):
+    """A model with a weight constraint to re-apply after every optimiser step (ZF-Net's filter
+    RMS clamp, PAPERS.md 2.2). The training loop calls `constrain_()` on any model that has it
+    (a `FusionNet` built without a constraint makes it a no-op); other models need nothing."""
+
+    def constrain_(self) -> None: ...
 
 
 def scaled_width(width: int, width_mult: float) -> int:

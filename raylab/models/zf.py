@@ -1,8 +1,9 @@
 """ZF-Net (Zeiler & Fergus, ECCV 2014, Fig. 3) and its filter renormalisation.
 
 Input is an image clip (B, 3, 1, H, W); frame 0 is used. `renormalise_filters_` is the paper's
-RMS clamp, to be called after each optimiser step; this module does not call it itself. The
-deconvnet visualisation and occlusion experiments are not here.
+RMS clamp; the net carries it as its `constrain_()` step constraint, which the training loop
+applies after every optimiser step. The deconvnet visualisation and occlusion experiments are
+not here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def zf(
     width_mult: float = 1.0,
     dropout: float = 0.5,
     paper_init: bool = False,
+    renormalise: bool = True,
 ) -> FusionNet:
     """ZF-Net: C(96,7,2)-P-N-C(256,5,2)-P-N-C(384,3,1)-C(384,3,1)-C(256,3,1)-P-FC(4096)-FC(4096).
 
@@ -39,7 +41,8 @@ def zf(
     paper's sizes at 224 px: 110 -> 55 -> 26 -> 13 -> 13 -> pool5 6x6x256 [D]. conv2 is
     unpadded, conv3-5 pad 1. The normalisation constants are not in the paper; we use AlexNet's
     LRN [U]. Init is He (see `FusionNet`); `paper_init=True` gives N(0, 0.01) weights, zero
-    biases (PAPERS.md 2.2).
+    biases (PAPERS.md 2.2). `renormalise` (the paper's setting) makes `constrain_()` clamp
+    every conv filter's RMS to FILTER_RADIUS; False leaves the filters free.
     """
     if width_mult <= 0:
         raise ValueError(f"zf: width_mult must be > 0, got {width_mult}")
@@ -58,7 +61,8 @@ def zf(
     return FusionNet(name="zf", num_frames=1, frames_to_input=FirstFrame(), convs=convs,
                      fc_widths=(fc, fc), num_classes=num_classes, crop_px=crop_px,
                      dropout=dropout, init_std=PAPER_INIT_STD if paper_init else None,
-                     min_crop_px=MIN_CROP_PX)
+                     min_crop_px=MIN_CROP_PX,
+                     constraint=renormalise_filters_ if renormalise else None)
 
 
 @torch.no_grad()
@@ -66,7 +70,9 @@ def renormalise_filters_(model: nn.Module, radius: float = FILTER_RADIUS) -> int
     """Scale every conv filter whose RMS exceeds `radius` back to RMS = `radius`, in place.
 
     A filter is one output channel's weights (in_channels x kernel); biases and fully connected
-    layers are left alone (PAPERS.md 2.2). Returns how many filters were rescaled.
+    layers are left alone (PAPERS.md 2.2), and so are frozen convs (requires_grad False, e.g.
+    pre-trained layers under last-layer fine-tuning): the clamp bounds what training moves.
+    Returns how many filters were rescaled.
 
     Note the radius was set for raw pixels in [-128, 128]: He init already gives conv1
     (fan-in 3*7*7) an RMS of about sqrt(2/147) = 0.117, so the first call shrinks it.
@@ -75,7 +81,7 @@ def renormalise_filters_(model: nn.Module, radius: float = FILTER_RADIUS) -> int
         raise ValueError(f"renormalise_filters_: radius must be > 0, got {radius}")
     rescaled = 0
     for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.weight.requires_grad:
             w = m.weight
             rms = w.pow(2).mean(dim=tuple(range(1, w.dim())), keepdim=True).sqrt()
             too_big = rms > radius * (1 + RADIUS_RTOL)

@@ -9,6 +9,8 @@ Training is softmax cross-entropy on each clip's first label, as Karpathy et al.
 Sports-1M nets with a softmax over the 487 classes; a video with several labels (~5% there)
 trains on its first only (no multi-hot target, no extra loss term). Evaluation scores every true
 label: a video counts as a hit when any of its labels is in the top k (their hit@k).
+A model with a step constraint (`StepConstrained`, e.g. ZF-Net's filter RMS clamp) has it
+re-applied after every step.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from raylab.data import columns as C
 from raylab.eval.aggregate import ClipScores
+from raylab.models.layers import StepConstrained
 from raylab.models.two_stream import MultiTaskNet, task_losses, task_predict, task_softmax
 from raylab.train.optim import set_lr
 from raylab.train.precision import Compute
@@ -88,6 +92,7 @@ def train_epoch(
     """`num_steps` SGD steps over `batches` (fewer if they run out); step i of this epoch is
     global step `first_step + i` of the schedule `lr_at_step`."""
     model.train()
+    constrain = _step_constraint(model)
     task_sums: torch.Tensor | None = None
     correct, seen, failures, steps = 0, 0, 0, 0
     start = time.perf_counter()
@@ -100,6 +105,7 @@ def train_epoch(
         losses = objective.losses(logits.float(), labels, ok.float())
         optimizer.zero_grad(set_to_none=True)
         compute.backward_step(losses.sum(), optimizer)
+        constrain()
         losses = losses.detach().cpu()
         task_sums = losses if task_sums is None else task_sums + losses
         steps += 1
@@ -112,6 +118,14 @@ def train_epoch(
         seconds=time.perf_counter() - start, decode_failures=failures,
         task_losses=tuple(means),
     )
+
+
+def _step_constraint(model: nn.Module) -> Callable[[], None]:
+    """What to call after each step: the model's `constrain_` (looked through a DDP wrapper;
+    every rank holds the same weights after the step, so the constraint keeps them equal), or
+    nothing."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    return inner.constrain_ if isinstance(inner, StepConstrained) else lambda: None
 
 
 @torch.no_grad()

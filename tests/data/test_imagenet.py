@@ -38,6 +38,19 @@ def test_listing_labels_every_image_by_the_mapping(tmp_path, val_in_folders):
     assert sorted(i.label for i in by_split["test"]) == list(range(10))
 
 
+def test_a_digit_subset_is_a_dataset_of_its_own_classes(tmp_path):
+    """Digits 5-9 only (a transfer target): five classes, labelled 0-4 in digit order."""
+    spec = DigitsSpec(height_px=16, per_class=3, val_fraction=0.34, digits=(7, 5, 9, 6, 8))
+    assert write_digits_imagenet(tmp_path, spec) == {"train": 10, "test": 5}
+    listing = read_imagenet(tmp_path)
+    assert listing.classes == [digit_wnid(d) for d in range(5, 10)]
+    assert listing.class_names[0] == "five, digit 5"
+    assert sorted({listing.classes[i.label] for i in listing.items}) == listing.classes
+    assert not (tmp_path / "train" / digit_wnid(4)).exists()
+    with pytest.raises(ValueError, match="DigitsSpec.digits"):
+        DigitsSpec(digits=(3, 3))
+
+
 def test_class_order_is_the_mapping_files_order_not_sorted(tmp_path):
     write_digits_imagenet(tmp_path, SPEC)
     lines = (tmp_path / MAPPING_FILE).read_text().splitlines()

@@ -68,3 +68,18 @@ def test_subset_bad_arguments_are_one_line_errors(tiny_shards, capsys):
                  "--per-class", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/nonexistent/manifest.json" in err
+
+
+def test_subset_of_image_shards_keeps_the_stats_and_mean_image(tiny_digits, tmp_path):
+    from raylab.data.image_shards import read_pixel_stats
+
+    out = tmp_path / "one_shot"
+    subset = write_subset(tiny_digits, out, per_class=1, seed=3, progress=lambda _: 0)
+    rows = []
+    for f in subset["files"]["train"]:
+        rows += pq.read_table(out / f, columns=[C.IMAGE_ID, C.LABEL]).to_pylist()
+    assert collections.Counter(r[C.LABEL] for r in rows) == {d: 1 for d in range(10)}
+    assert subset["counts"]["train"] == 10 and subset["kind"] == "image"
+    stats = read_pixel_stats(out, subset)
+    source = read_pixel_stats(tiny_digits, read_manifest(tiny_digits))
+    assert (stats["mean_image"] == source["mean_image"]).all()

@@ -223,6 +223,11 @@ def test_zf_renormalise_filters() -> None:
     assert renormalise_filters_(zf(num_classes=3, crop_px=64, width_mult=0.125)) > 0
     with pytest.raises(ValueError, match="radius must be > 0"):
         renormalise_filters_(model, radius=0.0)
+    frozen = zf(num_classes=3, crop_px=64, width_mult=0.125)
+    frozen.convs["conv1"].requires_grad_(False)  # e.g. a pre-trained layer kept fixed
+    kept = frozen.convs["conv1"][0][0].weight.clone()
+    renormalise_filters_(frozen)
+    assert torch.equal(frozen.convs["conv1"][0][0].weight, kept)
 
 
 def test_cnn_m_pool5_is_512x6x6_at_224() -> None:

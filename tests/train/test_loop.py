@@ -7,6 +7,7 @@ import torch
 from raylab.config import ConfigError, LrSchedule, ModelConfig, ModelName, OptimConfig, Precision
 from raylab.data.augment import CentreClipView, TrainClipAugment
 from raylab.models.build import build_model
+from raylab.models.zf import FILTER_RADIUS, renormalise_filters_, zf
 from raylab.train import checkpoint as ckpt
 from raylab.train.loop import evaluate, train_epoch
 from raylab.train.optim import lr_at, make_optimizer
@@ -15,14 +16,14 @@ from raylab.train.precision import compute_for
 CPU = torch.device("cpu")
 
 
-def _batches(n, *, bad_every=0, seed=0):
+def _batches(n, *, bad_every=0, seed=0, px=40):
     """uint8 clips: class 0 dark frames, class 1 bright frames; some marked undecodable."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for b in range(n):
         labels = torch.randint(0, 2, (8,), generator=g)
         frames = (labels.view(8, 1, 1, 1, 1) * 120 + 60
-                  + torch.randint(0, 40, (8, 1, 40, 40, 3), generator=g)).to(torch.uint8)
+                  + torch.randint(0, 40, (8, 1, px, px, 3), generator=g)).to(torch.uint8)
         ok = torch.ones(8, dtype=torch.bool)
         if bad_every:
             ok[::bad_every] = False
@@ -200,3 +201,54 @@ def test_evaluate_without_label_sets_is_single_label():
     scores, _ = evaluate(_Says(3, 5), [batch], view=view, device=CPU,
                          compute=compute_for(CPU, Precision.FP32, channels_last=False))
     assert scores.label_sets is None and scores.truth() == [(3,), (1,)]
+
+
+def _conv_rms(model):
+    return torch.cat([m.weight.detach().pow(2).mean(dim=(1, 2, 3)).sqrt()
+                      for m in model.modules() if isinstance(m, torch.nn.Conv2d)])
+
+
+def _one_step(model, lr):
+    opt = make_optimizer(model, OptimConfig(lr=lr))
+    aug = TrainClipAugment(crop_px=64, flip_p=0.0, pixel_mean=117, pixel_scale=64)
+    torch.manual_seed(1)  # same dropout masks for every model built from the same seed
+    train_epoch(model, _batches(1, px=68), augment=aug, optimizer=opt, device=CPU, num_steps=1,
+                lr_at_step=lambda _: lr, first_step=0,
+                compute=compute_for(CPU, Precision.FP32, channels_last=False))
+
+
+def test_zf_filters_are_renormalised_after_every_step_and_other_models_are_not():
+    """PAPERS.md 2.2: after an update, every conv filter with RMS > 0.1 is scaled back to 0.1."""
+    torch.manual_seed(0)
+    clamped = zf(num_classes=2, crop_px=64, width_mult=0.125)
+    torch.manual_seed(0)
+    free = zf(num_classes=2, crop_px=64, width_mult=0.125, renormalise=False)
+    for m in (clamped, free):
+        _one_step(m, lr=50.0)  # a huge step throws filters far outside the radius
+    assert _conv_rms(free).max() > 10 * FILTER_RADIUS  # the step alone does leave the ball
+    assert _conv_rms(clamped).max() <= FILTER_RADIUS * (1 + 1e-5)
+    # The clamp is the only difference: the unconstrained net, clamped by hand, matches.
+    assert renormalise_filters_(free) > 0
+    for a, b in zip(clamped.parameters(), free.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_models_without_a_constraint_train_exactly_as_before():
+    """AlexNet has no step constraint: the loop's step equals a bare SGD step, and its filters
+    may leave the ZF radius."""
+    cfg = ModelConfig(name=ModelName.ALEXNET, width_mult=0.125, dropout=0.0)
+    torch.manual_seed(0)
+    model = build_model(cfg, num_classes=2, crop_px=64)
+    torch.manual_seed(0)
+    ref = build_model(cfg, num_classes=2, crop_px=64)
+    _one_step(model, lr=50.0)
+    batch = _batches(1, px=68)[0]
+    aug = TrainClipAugment(crop_px=64, flip_p=0.0, pixel_mean=117, pixel_scale=64)
+    opt = make_optimizer(ref, OptimConfig(lr=50.0))
+    torch.manual_seed(1)
+    loss = torch.nn.functional.cross_entropy(ref(aug(batch["frames"])), batch["label"])
+    loss.backward()
+    opt.step()
+    for a, b in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert _conv_rms(model).max() > FILTER_RADIUS

@@ -3,7 +3,8 @@
 The 1,797 real 8x8 handwritten-digit scans (UCI, bundled with scikit-learn: nothing is
 downloaded) are upscaled to `height_px` RGB JPEGs, each with its own ink and paper colour and a
 random extra width, so the RGB statistics and the shorter-side resize have work to do. Classes are
-made-up wnids n00000000..n00000009 (digit d is n0000000d) in LOC_synset_mapping.txt; a seeded
+made-up wnids n00000000..n00000009 (digit d is n0000000d) in LOC_synset_mapping.txt (only the
+digits written, so a set of digits 5-9 is a 5-class dataset of its own); a seeded
 split puts `val_fraction` of each digit in val/ (flat with LOC_val_solution.csv, or wnid
 folders). A few images are stored greyscale and CMYK, as in the real set.
 `write_bad_image_fixtures` adds the broken entries ingest must reject. Reading is imagenet.py's job.
@@ -42,6 +43,13 @@ class DigitsSpec:
     cmyk_images: int = 2
     """Images per split stored as CMYK JPEGs."""
     seed: int = 0
+    digits: tuple[int, ...] = tuple(range(10))
+    """Which digits (classes) to write; the rest are left out, e.g. for a transfer split."""
+
+    def __post_init__(self) -> None:
+        if not self.digits or len(set(self.digits)) != len(self.digits) or not all(
+                0 <= d <= 9 for d in self.digits):
+            raise ValueError(f"DigitsSpec.digits: expected distinct digits 0-9, got {self.digits}")
 
 
 def digit_wnid(digit: int) -> str:
@@ -56,10 +64,10 @@ def write_digits_imagenet(root: Path, spec: DigitsSpec = DigitsSpec()) -> dict[s
     (root / "train").mkdir(parents=True, exist_ok=True)
     (root / "val").mkdir(parents=True, exist_ok=True)
     (root / MAPPING_FILE).write_text("".join(
-        f"{digit_wnid(d)} {name}, digit {d}\n" for d, name in enumerate(DIGIT_NAMES)))
+        f"{digit_wnid(d)} {DIGIT_NAMES[d]}, digit {d}\n" for d in sorted(spec.digits)))
     train: list[tuple[int, int]] = []  # (digit, index into digits.images)
     val: list[tuple[int, int]] = []
-    for d in range(10):
+    for d in sorted(spec.digits):
         idx = rng.permutation(np.flatnonzero(digits.target == d))
         if spec.per_class:
             idx = idx[: spec.per_class]
