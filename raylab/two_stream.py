@@ -62,8 +62,15 @@ class TwoStreamResult:
 
 
 def stream_config(cfg: ExperimentConfig, stream: str, overrides) -> ExperimentConfig:
-    """The experiment with one stream's overrides, named `<experiment>-<stream>`."""
-    return dataclasses.replace(apply_overrides(cfg, dict(overrides)), name=f"{cfg.name}-{stream}")
+    """The experiment with one stream's overrides, named `<experiment>-<stream>`.
+
+    The stream's config drops the protocol's own stream overrides: they were validated against
+    the experiment, and re-validating e.g. a bi-directional variant against a variant that set
+    an odd stack length would refuse a valid table."""
+    protocol = dataclasses.replace(cfg.two_stream, spatial=(), temporal=(), temporal_variants=())
+    plain = dataclasses.replace(cfg, two_stream=protocol)
+    return dataclasses.replace(apply_overrides(plain, dict(overrides)),
+                               name=f"{cfg.name}-{stream}")
 
 
 def score_stream(cfg: ExperimentConfig, fitted: FitResult, split: str) -> VideoScores:
