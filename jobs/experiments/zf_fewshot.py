@@ -27,8 +27,7 @@ Measured: one full run, 2 CPU cores shared with other jobs, 576 s wall ("finishe
           Last layer on the frozen pre-trained net beats scratch at every N (by 0.12-0.18), as
           in the paper, but every method is still far from fitting the new digits: 160 steps at
           lr 0.01 are few (pre-training itself needed ~300 steps to leave chance), and fine-tuning
-          all layers at full rate from 5-25 images is no better than scratch here. An earlier run
-          with 3 epochs of 12 steps was at chance for all nine cells (0.72-0.83).
+          all layers at full rate from 5-25 images is no better than scratch here.
 """
 
 from __future__ import annotations

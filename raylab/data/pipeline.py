@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
 import ray.data
@@ -75,7 +76,7 @@ def train_dataset(
 
 def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
     """`req.clips_per_video` uniformly spaced clips of every video."""
-    items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
+    items = _groups(files, epoch=0)
     plan = functools.partial(
         _eval_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video,
@@ -122,11 +123,29 @@ def _eval_plan(video_id: str, video_frames: int, epoch: int, **kw) -> list[list[
 def _decoded(
     items: list[dict], plan: Planner, size_px: int, backend: DecodeBackend,
 ) -> ray.data.Dataset:
+    return _per_row_group(items, _decode_row_groups, plan=plan, size_px=size_px,
+                          backend=backend)
+
+
+def _per_row_group(items: list[dict], fn: Callable, **fn_kwargs) -> ray.data.Dataset:
+    """`fn` over `items` ({file, row_group, epoch, ...}), one item per task and one output
+    block per row group: many small tasks spread over the cluster, each holding one row
+    group's decoded samples in the object store."""
     ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
-    return ds.map_batches(
-        _decode_row_groups, fn_kwargs={"plan": plan, "size_px": size_px, "backend": backend},
-        batch_size=1, batch_format="numpy", num_cpus=1,
-    )
+    return ds.map_batches(fn, fn_kwargs=fn_kwargs, batch_size=1, batch_format="numpy",
+                          num_cpus=1)
+
+
+def _read_row_group(path: str, group: int, columns: list[str],
+                    optional: Sequence[str] = ()) -> pa.Table:
+    """Row group `group` of the Parquet file at `path` (local or URI): `columns`, plus those of
+    `optional` the file has (older schemas lack them)."""
+    fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(path))
+    with fs.open_input_file(inner) as f:
+        shard = pq.ParquetFile(f)
+        present = set(shard.schema_arrow.names)
+        wanted = list(columns) + [c for c in optional if c in present]
+        return shard.read_row_group(group, columns=wanted)
 
 
 def _decode_row_groups(
@@ -134,12 +153,7 @@ def _decode_row_groups(
 ) -> Iterator[dict]:
     """Read one row group and decode its planned clips (one output block per row group)."""
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
-        fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
-        with fs.open_input_file(inner) as f:
-            shard = pq.ParquetFile(f)
-            present = set(shard.schema_arrow.names)
-            columns = _READ_COLUMNS + [c for c in _OPTIONAL_COLUMNS if c in present]
-            table = shard.read_row_group(int(group), columns=columns)
+        table = _read_row_group(str(path), int(group), _READ_COLUMNS, optional=_OPTIONAL_COLUMNS)
         yield _decode_rows(table.to_pydict(), plan, size_px, int(epoch), backend)
 
 
@@ -250,9 +264,7 @@ def _eval_starts(video_id: str, num_flows: int, epoch: int, *, cfg: TemporalConf
 
 
 def _stacked(items: list[dict], plan, req: StackRequest) -> ray.data.Dataset:
-    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
-    return ds.map_batches(_stack_row_groups, fn_kwargs={"plan": plan, "req": req},
-                          batch_size=1, batch_format="numpy", num_cpus=1)
+    return _per_row_group(items, _stack_row_groups, plan=plan, req=req)
 
 
 def _stack_row_groups(items: dict[str, np.ndarray], *, plan, req: StackRequest
@@ -261,10 +273,7 @@ def _stack_row_groups(items: dict[str, np.ndarray], *, plan, req: StackRequest
     for path, group, epoch, bound, offset in zip(items["file"], items["row_group"],
                                                  items["epoch"], items["bound"],
                                                  items["label_offset"]):
-        fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
-        with fs.open_input_file(inner) as f:
-            table = pq.ParquetFile(f).read_row_group(int(group),
-                                                     columns=flow_samples.READ_COLUMNS)
+        table = _read_row_group(str(path), int(group), flow_samples.READ_COLUMNS)
         rows = flow_samples.stack_rows(table.to_pydict(), plan, req.stack, bound=float(bound),
                                        size_px=req.size_px, epoch=int(epoch))
         rows[C.LABEL] += int(offset)
@@ -291,31 +300,21 @@ def image_train_dataset(
     worker draws each copy's crop, flip and lighting), epoch after epoch, row groups in a seeded
     order per epoch as in `train_dataset`."""
     items = _epoch_items(_groups(files), seed=seed, epochs=epochs)
-    return _decoded_images(items, size_px, copies_per_image)
+    return _per_row_group(items, _decode_image_groups, size_px=size_px, copies=copies_per_image)
 
 
 def image_eval_dataset(files: Sequence[str], *, size_px: int) -> ray.data.Dataset:
     """One row per test image: the whole resized square. Its 10 views (Krizhevsky et al. 2012
     sec. 4.1) are cut on the worker by augment.TenCropView, so the object store holds each
     decoded image once, not ten times."""
-    items = [{"epoch": 0, "file": f, "row_group": g} for f, g in row_groups(files)]
-    return _decoded_images(items, size_px, 1)
-
-
-def _decoded_images(items: list[dict], size_px: int, copies: int) -> ray.data.Dataset:
-    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
-    return ds.map_batches(
-        _decode_image_groups, fn_kwargs={"size_px": size_px, "copies": copies},
-        batch_size=1, batch_format="numpy", num_cpus=1,
-    )
+    return _per_row_group(_groups(files, epoch=0), _decode_image_groups, size_px=size_px,
+                          copies=1)
 
 
 def _decode_image_groups(items: dict[str, np.ndarray], *, size_px: int,
                          copies: int) -> Iterator[dict]:
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
-        fs, inner = pyarrow.fs.FileSystem.from_uri(_uri(str(path)))
-        with fs.open_input_file(inner) as f:
-            table = pq.ParquetFile(f).read_row_group(int(group), columns=_IMAGE_COLUMNS)
+        table = _read_row_group(str(path), int(group), _IMAGE_COLUMNS)
         yield _decode_images(table.to_pydict(), size_px, copies, int(epoch))
 
 

@@ -205,25 +205,6 @@ class ShardWriter:
         self._buffered = 0
 
 
-def write_shards(rows_by_split: dict[str, Any], out: str | Path) -> dict[str, list[str]]:
-    """Write each split's rows (any iterable, streamed) as one part, out/<split>/part-00000.parquet,
-    replacing an earlier one; returns {split: [path relative to out]}. For small derived
-    datasets (few-shot subsets, test fixtures); ingest plans and writes its own parts."""
-    fs, base = filesystem(out)
-    files: dict[str, list[str]] = {}
-    for split, rows in rows_by_split.items():
-        if split not in C.SHARD_SPLITS:
-            raise ValueError(f"split {split!r}: expected one of {C.SHARD_SPLITS}")
-        rel = f"{split}/part-00000.parquet"
-        fs.create_dir(join(base, split), recursive=True)
-        writer = ShardWriter(fs, join(base, rel))
-        for row in rows:
-            writer.write(row)
-        writer.close()
-        files[split] = [rel]
-    return files
-
-
 def _check_row(row: dict[str, Any], split: str) -> None:
     if row.keys() != set(SHARD_SCHEMA.names):
         missing = sorted(set(SHARD_SCHEMA.names) - row.keys())

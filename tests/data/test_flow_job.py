@@ -15,7 +15,14 @@ from raylab.data import columns as C
 from raylab.data.flow_job import compute_part, plan_parts, run_flow
 from raylab.data.flow_shards import dequantise, read_flow_manifest, read_flow_rows
 from raylab.data.optical_flow import FlowEstimator
-from raylab.data.shards import SCHEMA_VERSION, read_manifest, write_manifest, write_shards
+from raylab.data.shards import (
+    SCHEMA_VERSION,
+    ShardWriter,
+    filesystem,
+    join,
+    read_manifest,
+    write_manifest,
+)
 from raylab.data.sources.synthetic import DIRECTIONS, SyntheticSpec
 
 SIZE = 64  # flow at 64x85: the synthetic 320x240 frames scaled by 64/240
@@ -35,7 +42,15 @@ def small_shards(tiny_shards: Path, tmp_path: Path) -> Path:
     test = pq.read_table(tiny_shards / manifest["files"]["test"][0]).to_pylist()[:2]
     train[1][C.VIDEO_BYTES] = train[1][C.VIDEO_BYTES][:2000]
     out = tmp_path / "shards"
-    files = write_shards({"train": train, "test": test}, out)
+    fs, base = filesystem(out)
+    files = {}
+    for split, rows in (("train", train), ("test", test)):
+        files[split] = [f"{split}/part-00000.parquet"]
+        fs.create_dir(join(base, split), recursive=True)
+        writer = ShardWriter(fs, join(base, files[split][0]))
+        for row in rows:
+            writer.write(row)
+        writer.close()
     write_manifest(out, {"dataset": "ucf101", "split": 1, "classes": manifest["classes"],
                          "counts": {"train": 3, "test": 2}, "rejected": [], "files": files,
                          "schema_version": SCHEMA_VERSION})
