@@ -91,6 +91,19 @@ class DecodeBackend(enum.StrEnum):
     TORCHCODEC_CUDA = "torchcodec_cuda"
 
 
+class DecodeSite(enum.StrEnum):
+    """Where encoded frames become pixels.
+
+    PIPELINE: Ray Data CPU tasks decode (PyAV/torchcodec CPU; PIL for JPEGs) and ship uint8
+    frames to the train worker. WORKER: the pipeline ships the encoded bytes and the train worker
+    decodes them on its own device (video: decode_backend, AUTO = torchcodec with NVDEC on a GPU;
+    JPEGs: torchvision's decode_jpeg, nvJPEG on a GPU), so a GPU worker takes decode work off the
+    CPUs and the object store holds compressed bytes instead of pixels."""
+
+    PIPELINE = "pipeline"
+    WORKER = "worker"
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """How `raylab ingest` turns a dataset on disk or in an object store into shards."""
@@ -166,6 +179,8 @@ class DataConfig:
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
     decode_backend: DecodeBackend = DecodeBackend.AUTO
     """Decoder of clip frames; AUTO = torchcodec CUDA in a process running torch on a GPU."""
+    decode_on: DecodeSite = DecodeSite.PIPELINE
+    """Where frames are decoded (DecodeSite); worker is how a GPU worker decodes on its GPU."""
     mean_removal: MeanRemoval = MeanRemoval.CONSTANT
     """Mean subtracted before pixel_scale; rgb and per_pixel need an image dataset (ingest
     computes them from its training split)."""
@@ -194,6 +209,11 @@ class DataConfig:
                  self.shuffle_buffer_clips)
         _require(self.pca_lighting_std >= 0, "data.pca_lighting_std", ">= 0",
                  self.pca_lighting_std)
+        # Pipeline decode tasks hold no GPU: caught here, not as a failure in every task.
+        _require(not (self.decode_backend == DecodeBackend.TORCHCODEC_CUDA
+                      and self.decode_on == DecodeSite.PIPELINE),
+                 "data.decode_backend", "torchcodec_cuda only with data.decode_on=worker",
+                 str(self.decode_backend))
 
 
 @dataclass(frozen=True)

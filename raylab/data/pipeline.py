@@ -14,6 +14,9 @@ Augmentation happens on the train worker, not here.
 Image datasets (`image_train_dataset`, `image_eval_dataset`) stream the same row groups and emit
 rows of the same shape with T = 1: the image id in video_id, its JPEG decoded, converted to RGB
 and resized once per row group task.
+With decode_on=worker the same rows carry the encoded bytes (video: plus the clip's frame indices
+and the video's frame pts) instead of frames, and the train worker decodes them on its own device
+(worker_decode.py): NVDEC/nvJPEG on a GPU, with no decoded pixels in the object store.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pyarrow.parquet as pq
 import ray.data
 from ray.data.collate_fn import NumpyBatchCollateFn
 
-from raylab.config import DecodeBackend, TemporalConfig
+from raylab.config import DecodeBackend, DecodeSite, TemporalConfig
 from raylab.data import columns as C
 from raylab.data import flow_samples
 from raylab.data.clips import plan_eval_clips, plan_train_clips
@@ -55,6 +58,9 @@ class ClipRequest:
     clips_per_video: int
     decode_backend: DecodeBackend = DecodeBackend.AUTO
     """Resolved in each decode task: AUTO is PyAV there (Ray Data tasks hold no GPU)."""
+    decode_on: DecodeSite = DecodeSite.PIPELINE
+    """WORKER: rows carry the encoded bytes and the clip's frame indices instead of frames
+    (data/worker_decode.py decodes them on the train worker)."""
 
 
 Planner = Callable[[str, int], list[list[int]]]
@@ -71,7 +77,7 @@ def train_dataset(
         _train_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video, seed=seed,
     )
-    return _decoded(items, plan, req.size_px, req.decode_backend)
+    return _decoded(items, plan, req)
 
 
 def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
@@ -81,7 +87,7 @@ def eval_dataset(files: Sequence[str], req: ClipRequest) -> ray.data.Dataset:
         _eval_plan, num_frames=req.num_frames, frame_step=req.frame_step,
         clips_per_video=req.clips_per_video,
     )
-    return _decoded(items, plan, req.size_px, req.decode_backend)
+    return _decoded(items, plan, req)
 
 
 def _groups(files: Sequence[str], **tags) -> list[dict]:
@@ -120,11 +126,11 @@ def _eval_plan(video_id: str, video_frames: int, epoch: int, **kw) -> list[list[
     return plan_eval_clips(video_frames, **kw)
 
 
-def _decoded(
-    items: list[dict], plan: Planner, size_px: int, backend: DecodeBackend,
-) -> ray.data.Dataset:
-    return _per_row_group(items, _decode_row_groups, plan=plan, size_px=size_px,
-                          backend=backend)
+def _decoded(items: list[dict], plan: Planner, req: ClipRequest) -> ray.data.Dataset:
+    if req.decode_on == DecodeSite.WORKER:
+        return _per_row_group(items, _plan_row_groups, plan=plan)
+    return _per_row_group(items, _decode_row_groups, plan=plan, size_px=req.size_px,
+                          backend=req.decode_backend)
 
 
 def _per_row_group(items: list[dict], fn: Callable, **fn_kwargs) -> ray.data.Dataset:
@@ -196,9 +202,51 @@ def _decode_rows(
     }
 
 
-def _ragged(arrays: list[np.ndarray]) -> np.ndarray:
-    """An object array of 1-D arrays (np.asarray would make a 2-D array, or fail, from rows of
-    equal or unequal length); Ray Data stores it as a variable-shaped tensor column."""
+def _plan_row_groups(items: dict[str, np.ndarray], *, plan) -> Iterator[dict]:
+    """Read one row group and plan its clips, leaving decoding to the train worker."""
+    for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
+        table = _read_row_group(str(path), int(group), _READ_COLUMNS, optional=_OPTIONAL_COLUMNS)
+        yield _planned_rows(table.to_pydict(), plan, int(epoch))
+
+
+def _planned_rows(batch: dict[str, list], plan: Planner, epoch: int) -> dict:
+    """One row per planned clip with its video's encoded bytes, frame pts and frame indices.
+    A video's bytes are repeated for each of its clips: one clip per row keeps batch sizes in
+    clips, as the decoded rows have them."""
+    rows: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.LABELS, C.CLIP_INDEX,
+                                             C.FRAME_INDEX, C.VIDEO_BYTES, C.FRAME_PTS,
+                                             C.FRAME_INDICES)}
+    label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
+    for i, video_id in enumerate(batch[C.VIDEO_ID]):
+        pts = np.asarray(batch[C.FRAME_PTS][i], dtype=np.int64)
+        for k, clip in enumerate(plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)):
+            rows[C.VIDEO_ID].append(str(video_id))
+            rows[C.LABEL].append(int(batch[C.LABEL][i]))
+            rows[C.LABELS].append(np.asarray(label_sets[i], dtype=np.int64))
+            rows[C.CLIP_INDEX].append(k)
+            rows[C.FRAME_INDEX].append(clip[0])
+            rows[C.VIDEO_BYTES].append(batch[C.VIDEO_BYTES][i])
+            rows[C.FRAME_PTS].append(pts)
+            rows[C.FRAME_INDICES].append(np.asarray(clip, dtype=np.int64))
+    n = len(rows[C.VIDEO_ID])
+    return {
+        C.VIDEO_ID: np.asarray(rows[C.VIDEO_ID], dtype=object),
+        C.LABEL: np.asarray(rows[C.LABEL], dtype=np.int64),
+        C.LABELS: _ragged(rows[C.LABELS]),
+        C.CLIP_INDEX: np.asarray(rows[C.CLIP_INDEX], dtype=np.int64),
+        C.FRAME_INDEX: np.asarray(rows[C.FRAME_INDEX], dtype=np.int64),
+        C.EPOCH: np.full(n, epoch, dtype=np.int64),
+        C.VIDEO_BYTES: _ragged(rows[C.VIDEO_BYTES]),
+        C.FRAME_PTS: _ragged(rows[C.FRAME_PTS]),
+        C.FRAME_INDICES: _ragged(rows[C.FRAME_INDICES]),
+        C.DECODE_OK: np.ones(n, dtype=bool),  # the worker clears it for what fails to decode
+    }
+
+
+def _ragged(arrays: list) -> np.ndarray:
+    """An object array of 1-D arrays or of bytes (np.asarray would make a 2-D array, or fail,
+    from rows of equal or unequal length, and would store bytes at a fixed width, dropping
+    trailing zero bytes); Ray Data stores it as a variable-shaped tensor or binary column."""
     out = np.empty(len(arrays), dtype=object)
     out[:] = arrays
     return out
@@ -295,27 +343,46 @@ _IMAGE_COLUMNS = [C.IMAGE_ID, C.LABEL, C.IMAGE_BYTES]
 
 def image_train_dataset(
     files: Sequence[str], *, size_px: int, copies_per_image: int, seed: int, epochs: range,
+    decode_on: DecodeSite = DecodeSite.PIPELINE,
 ) -> ray.data.Dataset:
     """Every training image `copies_per_image` times per epoch (clip_index 0..copies-1; the
     worker draws each copy's crop, flip and lighting), epoch after epoch, row groups in a seeded
-    order per epoch as in `train_dataset`."""
+    order per epoch as in `train_dataset`. decode_on=WORKER: rows carry the JPEG bytes."""
     items = _epoch_items(_groups(files), seed=seed, epochs=epochs)
-    return _per_row_group(items, _decode_image_groups, size_px=size_px, copies=copies_per_image)
+    return _per_row_group(items, _image_groups, size_px=size_px, copies=copies_per_image,
+                          decode=decode_on == DecodeSite.PIPELINE)
 
 
-def image_eval_dataset(files: Sequence[str], *, size_px: int) -> ray.data.Dataset:
+def image_eval_dataset(files: Sequence[str], *, size_px: int,
+                       decode_on: DecodeSite = DecodeSite.PIPELINE) -> ray.data.Dataset:
     """One row per test image: the whole resized square. Its 10 views (Krizhevsky et al. 2012
     sec. 4.1) are cut on the worker by augment.TenCropView, so the object store holds each
     decoded image once, not ten times."""
-    return _per_row_group(_groups(files, epoch=0), _decode_image_groups, size_px=size_px,
-                          copies=1)
+    return _per_row_group(_groups(files, epoch=0), _image_groups, size_px=size_px, copies=1,
+                          decode=decode_on == DecodeSite.PIPELINE)
 
 
-def _decode_image_groups(items: dict[str, np.ndarray], *, size_px: int,
-                         copies: int) -> Iterator[dict]:
+def _image_groups(items: dict[str, np.ndarray], *, size_px: int, copies: int,
+                  decode: bool) -> Iterator[dict]:
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
-        table = _read_row_group(str(path), int(group), _IMAGE_COLUMNS)
-        yield _decode_images(table.to_pydict(), size_px, copies, int(epoch))
+        table = _read_row_group(str(path), int(group), _IMAGE_COLUMNS).to_pydict()
+        if decode:
+            yield _decode_images(table, size_px, copies, int(epoch))
+        else:
+            yield _encoded_images(table, copies, int(epoch))
+
+
+def _encoded_images(batch: dict[str, list], copies: int, epoch: int) -> dict:
+    """`copies` rows per image with its JPEG bytes, for the worker to decode."""
+    n = len(batch[C.IMAGE_ID]) * copies
+    return {
+        C.VIDEO_ID: np.repeat(np.asarray(batch[C.IMAGE_ID], dtype=object), copies),
+        C.LABEL: np.repeat(np.asarray(batch[C.LABEL], dtype=np.int64), copies),
+        C.CLIP_INDEX: np.tile(np.arange(copies, dtype=np.int64), len(batch[C.IMAGE_ID])),
+        C.EPOCH: np.full(n, epoch, dtype=np.int64),
+        C.IMAGE_BYTES: _ragged([data for data in batch[C.IMAGE_BYTES] for _ in range(copies)]),
+        C.DECODE_OK: np.ones(n, dtype=bool),
+    }
 
 
 def _decode_images(batch: dict[str, list], size_px: int, copies: int, epoch: int) -> dict:
@@ -357,9 +424,17 @@ class ClipCollate(NumpyBatchCollateFn):
             C.LABEL: torch.from_numpy(np.array(batch[C.LABEL])),
             C.CLIP_INDEX: torch.from_numpy(np.array(batch[C.CLIP_INDEX])),
             C.EPOCH: torch.from_numpy(np.array(batch[C.EPOCH])),
-            C.FRAMES: torch.from_numpy(np.array(batch[C.FRAMES])),
             C.DECODE_OK: torch.from_numpy(np.array(batch[C.DECODE_OK])),
         }
+        if C.FRAMES in batch:
+            out[C.FRAMES] = torch.from_numpy(np.array(batch[C.FRAMES]))
+        # Encoded rows (decode_on=worker): bytes and frame numbers as lists, for worker_decode.
+        for key in (C.IMAGE_BYTES, C.VIDEO_BYTES):
+            if key in batch:
+                out[key] = [bytes(b) for b in batch[key]]
+        for key in (C.FRAME_PTS, C.FRAME_INDICES):
+            if key in batch:
+                out[key] = [np.asarray(row, dtype=np.int64) for row in batch[key]]
         if C.LABELS in batch:
             # A (N, k) array when every row of the batch has k labels, else an object array of
             # 1-D arrays: iterating rows handles both.

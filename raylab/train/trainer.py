@@ -23,6 +23,7 @@ from ray.train.torch import TorchTrainer
 
 from raylab.config import (
     ConfigError,
+    DecodeSite,
     ExperimentConfig,
     FinetuneDepth,
     MeanRemoval,
@@ -109,11 +110,14 @@ def run_data(cfg: ExperimentConfig) -> RunData:
             kind, classes, num_train,
             lambda epochs: image_train_dataset(
                 files["train"], size_px=cfg.data.resize_px, seed=cfg.seed,
-                copies_per_image=cfg.data.train_clips_per_video, epochs=epochs),
-            lambda split: image_eval_dataset(files[split], size_px=cfg.data.resize_px), stats)
+                copies_per_image=cfg.data.train_clips_per_video, epochs=epochs,
+                decode_on=cfg.data.decode_on),
+            lambda split: image_eval_dataset(files[split], size_px=cfg.data.resize_px,
+                                             decode_on=cfg.data.decode_on), stats)
     shape = clip_shape(cfg.model.name)
     train_req = ClipRequest(shape.num_frames, shape.frame_step, cfg.data.resize_px,
-                            cfg.data.train_clips_per_video, cfg.data.decode_backend)
+                            cfg.data.train_clips_per_video, cfg.data.decode_backend,
+                            cfg.data.decode_on)
     eval_req = dataclasses.replace(train_req, clips_per_video=cfg.data.eval_clips_per_video)
     return RunData(
         kind, classes, num_train,
@@ -124,6 +128,9 @@ def run_data(cfg: ExperimentConfig) -> RunData:
 def _flow_data(cfg: ExperimentConfig) -> RunData:
     """Flow stacks of temporal.flow_shards_dir, plus multitask.flow_shards_dir's with labels
     after the first dataset's (one joint label space, one head per dataset)."""
+    if cfg.data.decode_on == DecodeSite.WORKER:
+        raise ConfigError(f"data.decode_on: expected pipeline for model.name="
+                          f"{cfg.model.name.value} (flow stacks are built in the pipeline)")
     dirs = [d for d in (cfg.temporal.flow_shards_dir, cfg.multitask.flow_shards_dir) if d]
     sources: dict[str, list[FlowSource]] = {split: [] for split in SHARD_SPLITS}
     classes: list[str] = []

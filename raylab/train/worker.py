@@ -20,7 +20,7 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
-from raylab.config import ExperimentConfig, from_dict
+from raylab.config import DecodeSite, ExperimentConfig, from_dict
 from raylab.data.augment import (
     CentreClipView,
     PcaLighting,
@@ -32,6 +32,7 @@ from raylab.data.augment import (
 from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
 from raylab.data.pipeline import ClipCollate
 from raylab.data.shards import DatasetKind
+from raylab.data.worker_decode import WorkerDecode
 from raylab.eval.aggregate import (
     EVALUATIONS,
     ClipScores,
@@ -99,8 +100,9 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     augment, view = _input_modules(kind, cfg, plan.pixel_stats)
     augment, view = augment.to(device), view.to(device)
     logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
+    decode = _worker_decode(cfg, device)
 
-    train_batches = iter(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
+    train_batches = decode(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
         batch_size=cfg.data.batch_size, drop_last=True, collate_fn=ClipCollate(),
         local_shuffle_buffer_size=cfg.data.shuffle_buffer_clips or None,
         local_shuffle_seed=cfg.seed + rank, prefetch_batches=2,
@@ -114,7 +116,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
                             first_step=epoch * steps, compute=compute, objective=objective)
         lr = lr_at(epoch * steps, steps, cfg.optim)  # the rate the epoch started at
         joint, eval_failures = _evaluate_all_ranks(model, view, device, cfg, world, compute,
-                                                   objective)
+                                                   objective, decode)
         per_task = task_scores(joint, task_classes)
         scores = per_task[0]  # the first dataset's: the run's headline and checkpoint metric
         metrics = {f"val/{k}": v for k, v in evaluation.summarize(scores).items()}
@@ -184,10 +186,21 @@ def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None)
             TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale))
 
 
+def _worker_decode(cfg: ExperimentConfig, device):
+    """batches -> batches: decoded here when the pipeline ships encoded bytes (decode_on=worker),
+    else as they come."""
+    if cfg.data.decode_on != DecodeSite.WORKER:
+        return iter
+    decode = WorkerDecode(size_px=cfg.data.resize_px, device=device,
+                          backend=cfg.data.decode_backend)
+    return lambda batches: map(decode, batches)
+
+
 def _evaluate_all_ranks(model, view, device, cfg: ExperimentConfig, world: int, compute,
-                        objective):
+                        objective, decode):
     shard = ray.train.get_dataset_shard("test")  # [6] each rank scores its part of the test clips
-    batches = shard.iter_torch_batches(batch_size=cfg.data.batch_size, collate_fn=ClipCollate())
+    batches = decode(shard.iter_torch_batches(batch_size=cfg.data.batch_size,
+                                              collate_fn=ClipCollate()))
     scores, failures = evaluate(model, batches, view=view, device=device, compute=compute,
                                 objective=objective)
     if world == 1:

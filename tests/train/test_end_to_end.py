@@ -8,6 +8,7 @@ import pytest
 from raylab.config import (
     ConfigError,
     DataConfig,
+    DecodeSite,
     ExperimentConfig,
     ModelConfig,
     ModelName,
@@ -58,6 +59,16 @@ def test_train_two_workers_logs_a_complete_mlflow_run(ray_session, tiny_shards, 
     assert set(track.list_artifacts(uri, result.run_id, "best_checkpoint")) >= {
         "best_checkpoint/model.pt", "best_checkpoint/state.json"}
     assert result.metrics["epoch"] == 1.0
+
+
+def test_clips_decoded_on_the_worker_score_every_test_video(ray_session, tiny_shards, tmp_path):
+    base = _cfg(tiny_shards, tmp_path, optim=OptimConfig(lr=0.01, num_epochs=1))
+    cfg = dataclasses.replace(base, data=dataclasses.replace(base.data,
+                                                             decode_on=DecodeSite.WORKER))
+    result = fit(cfg, fresh=True)
+    _, metrics, _ = track.run_data(result.tracking_uri, result.run_id)
+    assert metrics["val/num_videos"] == 56 and metrics["data/decode_failures"] == 0
+    assert 0.0 <= metrics["val/video_hit1"] <= 1.0
 
 
 def test_failed_training_marks_the_run_failed(ray_session, tiny_shards, tmp_path):

@@ -1,11 +1,14 @@
 """Images end to end on a local Ray: tiny digits in ILSVRC layout -> image pipeline -> Ray Train
 (2 workers) with the per-pixel mean, PCA lighting and 10-view testing -> top-k error in MLflow."""
 
+import dataclasses
+
 import pytest
 
 from raylab.config import (
     ConfigError,
     DataConfig,
+    DecodeSite,
     ExperimentConfig,
     MeanRemoval,
     ModelConfig,
@@ -68,6 +71,16 @@ def test_alexnet_trains_on_digits_and_logs_top_k_error(ray_session, tiny_digits,
     assert 0.0 <= metrics["val/top5_err"] <= metrics["val/top1_err"] <= 1.0
     assert metrics["data/decode_failures"] == 0
     assert "val top-1 err" in result.summary()
+
+
+def test_jpegs_decoded_on_the_worker_train_and_score_every_image(ray_session, tiny_digits,
+                                                                 tmp_path):
+    cfg = _cfg(tiny_digits, tmp_path, decode_on=DecodeSite.WORKER)
+    result = fit(dataclasses.replace(cfg, optim=OptimConfig(lr=0.01, num_epochs=1)), fresh=True)
+    _, metrics, _ = track.run_data(result.tracking_uri, result.run_id)
+    assert metrics["val/num_images"] == 20 and metrics["val/num_views"] == 200
+    assert metrics["data/decode_failures"] == 0
+    assert metrics["throughput/clips_per_s"] > 0
 
 
 def test_video_datasets_refuse_image_statistics(tiny_shards, tmp_path):
