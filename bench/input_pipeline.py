@@ -10,7 +10,11 @@ process it started (Ray's raylet, workers, object store) while (c) streams the d
 at 10x (the shard list repeated 10 times: 10x the row groups through the same pipeline), and
 the 10x/1x ratio (target: flat, ~1).
 
-    python bench/input_pipeline.py [--videos 200] [--decode-cpus 1] [--repeats 3]
+    python bench/input_pipeline.py [--videos 200] [--frames 75] [--decode-cpus 1] [--repeats 3]
+
+--frames sets the videos' length at 25 fps: the naive baseline (b) decodes every frame, so its
+cost grows with length while (a) and (c) decode one clip; UCF-101 videos average about 7 s
+(--frames 175).
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
 CLIP_FRAMES = 10
 
 
-def _make_data(root: Path, videos: int) -> Path:
+def _make_data(root: Path, videos: int, frames: int) -> Path:
     groups = max(8, -(-videos // 8))  # 8 classes per group
-    write_ucf101(root / "raw", SyntheticSpec(num_groups=groups, num_frames=75, seed=1))
+    write_ucf101(root / "raw", SyntheticSpec(num_groups=groups, num_frames=frames, seed=1))
     ingest_ucf101(root / "raw", 1, root / "shards", progress=lambda _: None)
     return root / "shards"
 
@@ -155,6 +159,7 @@ def peak_memory(fn: Callable[[], float]) -> tuple[float, int]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--videos", type=int, default=200)
+    p.add_argument("--frames", type=int, default=75)
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--decode-cpus", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
@@ -166,7 +171,7 @@ def main() -> None:
     ray.init(num_cpus=a.decode_cpus, dashboard_host="127.0.0.1", log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     with tempfile.TemporaryDirectory() as tmp:
-        shards = _make_data(Path(tmp), a.videos)
+        shards = _make_data(Path(tmp), a.videos, a.frames)
         rows = _rows(shards)
         res = {"a": [], "b": [], "c": []}
         for _ in range(a.repeats):
@@ -180,8 +185,8 @@ def main() -> None:
     cores = {"a": 1, "b": a.decode_cpus, "c": a.decode_cpus}
     names = {"a": "bare PyAV seek loop", "b": "naive whole-video DataLoader",
              "c": "raylab Ray Data pipeline"}
-    print(f"\n{len(rows)} videos (320x240 MPEG-4, 75 frames), 1 clip of {CLIP_FRAMES} frames "
-          f"each at {a.size} px, median of {a.repeats}")
+    print(f"\n{len(rows)} videos (320x240 MPEG-4, {a.frames} frames), 1 clip of "
+          f"{CLIP_FRAMES} frames each at {a.size} px, median of {a.repeats}")
     print(f"{'':<32}{'clips/s':>9}{'per core':>10}")
     for k in "abc":
         print(f"{names[k]:<32}{med[k]:>9.1f}{med[k] / cores[k]:>10.1f}")
