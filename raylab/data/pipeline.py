@@ -44,8 +44,9 @@ from raylab.data.image_decode import decode_image
 log = logging.getLogger(__name__)
 
 _READ_COLUMNS = [C.VIDEO_ID, C.LABEL, C.VIDEO_BYTES, C.NUM_FRAMES, C.FRAME_PTS]
-# Read where a shard has it; a shard without it is single-label and every row gets (label,).
-_OPTIONAL_COLUMNS = [C.LABELS]
+# Read where a shard has them; a shard without labels is single-label and every row gets
+# (label,), one without segments holds whole videos.
+_OPTIONAL_COLUMNS = [C.LABELS, C.SEGMENT]
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _decode_rows(
                                             C.FRAME_INDEX, C.EPOCH, C.FRAMES, C.DECODE_OK)}
     label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
     for i, video_id in enumerate(batch[C.VIDEO_ID]):
-        clips = plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)
+        clips = plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)
         try:
             decoded = decode_clips(batch[C.VIDEO_BYTES][i], batch[C.FRAME_PTS][i], clips,
                                    size_px=size_px, backend=backend)
@@ -202,6 +203,13 @@ def _decode_rows(
     }
 
 
+def _plan_key(batch: dict[str, list], i: int) -> str:
+    """What seeds row i's random clips: the video id, plus the segment number for segments 1 and
+    up, so the segments of one long video (which share its id) do not all draw the same offsets."""
+    segment = int((batch.get(C.SEGMENT) or [0] * (i + 1))[i])
+    return f"{batch[C.VIDEO_ID][i]}#{segment}" if segment else str(batch[C.VIDEO_ID][i])
+
+
 def _plan_row_groups(items: dict[str, np.ndarray], *, plan) -> Iterator[dict]:
     """Read one row group and plan its clips, leaving decoding to the train worker."""
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
@@ -219,7 +227,7 @@ def _planned_rows(batch: dict[str, list], plan: Planner, epoch: int) -> dict:
     label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
     for i, video_id in enumerate(batch[C.VIDEO_ID]):
         pts = np.asarray(batch[C.FRAME_PTS][i], dtype=np.int64)
-        for k, clip in enumerate(plan(str(video_id), int(batch[C.NUM_FRAMES][i]), epoch)):
+        for k, clip in enumerate(plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)):
             rows[C.VIDEO_ID].append(str(video_id))
             rows[C.LABEL].append(int(batch[C.LABEL][i]))
             rows[C.LABELS].append(np.asarray(label_sets[i], dtype=np.int64))

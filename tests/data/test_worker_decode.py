@@ -90,3 +90,18 @@ def test_gpu_decoding_is_refused_where_pipeline_tasks_decode():
         DataConfig(decode_backend=DecodeBackend.TORCHCODEC_CUDA)
     data = DataConfig(decode_backend=DecodeBackend.TORCHCODEC_CUDA, decode_on=DecodeSite.WORKER)
     assert dataclasses.replace(data, decode_backend=DecodeBackend.AUTO).decode_on == "worker"
+
+
+def test_segments_of_one_video_draw_their_own_training_clips():
+    from raylab.data.clips import plan_train_clips
+
+    def plan(key, frames, epoch):
+        return plan_train_clips(key, frames, num_frames=4, frame_step=1, clips_per_video=1,
+                                seed=0, epoch=epoch)
+    batch = {C.VIDEO_ID: ["yt1"] * 3, C.SEGMENT: [0, 1, 2], C.LABEL: [5] * 3,
+             C.VIDEO_BYTES: [b"x"] * 3, C.NUM_FRAMES: [200] * 3, C.FRAME_PTS: [range(200)] * 3}
+    rows = _planned_rows(batch, plan, epoch=0)
+    starts = [int(i[0]) for i in rows[C.FRAME_INDICES]]
+    assert len(set(starts)) == 3  # one shared seed would give three equal offsets
+    assert starts[0] == plan("yt1", 200, 0)[0][0]  # whole videos (segment 0) keep their plan
+    assert list(rows[C.VIDEO_ID]) == ["yt1"] * 3  # evaluation still pools them by video
