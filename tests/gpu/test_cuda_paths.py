@@ -11,12 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from raylab.config import ModelConfig, ModelName, OptimConfig, Precision
+from raylab.config import DecodeBackend, ModelConfig, ModelName, OptimConfig, Precision
+from raylab.data import columns as C
 from raylab.data.augment import CentreClipView, TenCropView, TrainClipAugment
 from raylab.data.flow_augment import TrainFlowAugment
 from raylab.data.image_decode import decode_image
 from raylab.data.optical_flow import FlowEstimator
-from raylab.data.worker_decode import decode_jpegs
+from raylab.data.shards import probe_video
+from raylab.data.worker_decode import WorkerDecode, decode_jpegs
 from raylab.models.build import StreamInput, build_model, clip_shape, stream_input
 from raylab.train.loop import train_epoch
 from raylab.train.optim import make_optimizer
@@ -50,6 +52,35 @@ def test_nvjpeg_batches_match_the_cpu_decode(mode):
     pil = np.abs(gpu[0].cpu().numpy().astype(int) - decode_image(blob, 224).astype(int))
     assert pil.mean() < 3
     assert int(gpu[1].sum()) == 0
+
+
+def _mpeg4(frames: np.ndarray) -> bytes:
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return out.getvalue()
+
+
+def test_worker_decodes_clips_onto_the_gpu_as_on_the_cpu():
+    video = np.stack([np.roll(_photo()[:240, :320], 4 * t, axis=1) for t in range(12)])
+    data = _mpeg4(video)
+    pts = np.asarray(probe_video(data).frame_pts)
+
+    def batch():
+        return {C.VIDEO_ID: ["a", "b"], C.DECODE_OK: torch.ones(2, dtype=torch.bool),
+                C.VIDEO_BYTES: [data, data[:100]], C.FRAME_PTS: [pts, pts],
+                C.FRAME_INDICES: [np.arange(3, 7), np.arange(3, 7)]}
+    gpu = WorkerDecode(size_px=112, device=GPU, backend=DecodeBackend.PYAV)(batch())
+    cpu = WorkerDecode(size_px=112, device=CPU, backend=DecodeBackend.PYAV)(batch())
+    assert gpu[C.FRAMES].device.type == "cuda" and gpu[C.FRAMES].shape == (2, 4, 112, 112, 3)
+    assert gpu[C.DECODE_OK].tolist() == [True, False]
+    assert torch.equal(gpu[C.FRAMES].cpu(), cpu[C.FRAMES])
 
 
 def test_kornia_clip_augment_on_the_gpu_is_one_crop_and_flip_per_clip():
