@@ -167,12 +167,13 @@ def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None)
     """(training augmentation, evaluation view), chosen once before the loop."""
     d = cfg.data
     if stream_input(cfg.model.name) is StreamInput.FLOW:
-        # Flow stacks: flips negate x, no pixel normalisation (ECOSYSTEM.md 5).
+        # Flow stacks: flips negate x, no pixel normalisation, no colour jitter (ECOSYSTEM.md 5;
+        # the driver refuses data.colour_jitter for them, trainer.check_input_settings).
         return (TrainFlowAugment(crop_px=d.crop_px, flip_p=d.flip_p),
                 CentreFlowView(crop_px=d.crop_px))
     if kind == DatasetKind.VIDEO:
         return (TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
-                                 pixel_scale=d.pixel_scale),
+                                 pixel_scale=d.pixel_scale, jitter=d.colour_jitter),
                 CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
                                pixel_scale=d.pixel_scale))
     mean = pixel_mean_tensor(d.mean_removal, pixel_mean=d.pixel_mean, stats=stats,
@@ -180,7 +181,8 @@ def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None)
     lighting = (PcaLighting(std=d.pca_lighting_std, eigval=stats["rgb_eigval"],
                             eigvec=stats["rgb_eigvec"]) if d.pca_lighting_std > 0 else None)
     return (TrainImageAugment(crop_px=d.crop_px, flip_p=d.flip_p, mean=mean,
-                              pixel_scale=d.pixel_scale, lighting=lighting),
+                              pixel_scale=d.pixel_scale, lighting=lighting,
+                              jitter=d.colour_jitter),
             TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale))
 
 
