@@ -70,6 +70,17 @@ class ModelName(enum.StrEnum):
     GOOGLENET = "googlenet"
 
 
+class MultiresView(enum.StrEnum):
+    """The inputs of Karpathy et al.'s multiresolution net (PAPERS.md 3.4), in the order their
+    RGB channels are stacked: `raylab.data.multires_views` cuts them, `raylab.models.multires`
+    reads them."""
+
+    FOVEA = "fovea"
+    """The centre half-side square of the crop at full resolution (89 px of 178)."""
+    CONTEXT = "context"
+    """The whole crop downsampled by 2."""
+
+
 class StackKind(enum.StrEnum):
     """How the temporal stream's input samples L flow fields (Simonyan & Zisserman 2014, 3.1)."""
 
