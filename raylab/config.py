@@ -151,16 +151,16 @@ class SyntheticData(enum.StrEnum):
 @dataclass(frozen=True)
 class ColourJitter:
     """Random brightness, contrast, saturation and hue of training clips with torchvision's
-    ColorJitter semantics (kornia's ColorJitter, in a random order per clip): one draw per clip,
-    the same on every frame. All strengths 0 (the default) = off. RGB only: a flow stack holds
-    displacements, not intensities."""
+    ColorJitter semantics (kornia's ColorJitter; the four in a random order drawn per batch):
+    factors drawn per clip, the same on every frame. All strengths 0 (the default) = off. RGB
+    only: a flow stack holds displacements, not intensities."""
 
     brightness: float = 0.0
     """Pixels are multiplied by a factor drawn from [max(0, 1 - brightness), 1 + brightness]."""
     contrast: float = 0.0
     """Blend with the frame's mean grey by a factor from [max(0, 1 - contrast), 1 + contrast]."""
     saturation: float = 0.0
-    """Blend with the frame's greyscale by a factor from [max(0, 1 - s), 1 + s]."""
+    """Blend with the frame's greyscale by a factor from [max(0, 1 - saturation), 1 + it]."""
     hue: float = 0.0
     """Hue is turned by a fraction of a full turn drawn from [-hue, hue] (at most 0.5)."""
     p: float = 1.0

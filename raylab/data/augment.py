@@ -38,7 +38,7 @@ class _Normalise(nn.Module):
 
 class ColourJitterClip(nn.Module):
     """kornia's ColorJitter (torchvision's semantics) on float (B, T, C, H, W) frames in 0..255,
-    one draw per clip (same_on_frame): every frame of a clip gets the same factors and order."""
+    one draw per clip (same_on_frame): every frame of a clip gets the same factors."""
 
     def __init__(self, cfg: ColourJitter) -> None:
         super().__init__()
