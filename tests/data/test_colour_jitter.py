@@ -27,9 +27,10 @@ def _raw(aug: nn.Module, frames: torch.Tensor) -> torch.Tensor:
     return aug(frames).permute(0, 2, 1, 3, 4)
 
 
-def _clip_aug(jitter: ColourJitter, side: int, **kw) -> TrainClipAugment:
-    return TrainClipAugment(crop_px=side, flip_p=kw.get("flip_p", 0.0), pixel_mean=0.0,
-                            pixel_scale=1.0, jitter=jitter)
+def _clip_aug(jitter: ColourJitter, side: int) -> TrainClipAugment:
+    """Crops the whole frame, never flips, leaves pixels in 0..255: only the jitter acts."""
+    return TrainClipAugment(crop_px=side, flip_p=0.0, pixel_mean=0.0, pixel_scale=1.0,
+                            jitter=jitter)
 
 
 def test_every_frame_of_a_clip_gets_the_same_jitter_and_clips_get_different_ones():
