@@ -15,9 +15,17 @@ import time
 
 import torch
 
-from raylab.config import ModelConfig, ModelName, OptimConfig, Precision
-from raylab.data.augment import TrainClipAugment
+from raylab.config import (
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    ModelName,
+    OptimConfig,
+    Precision,
+)
+from raylab.data.shards import DatasetKind
 from raylab.models.build import build_model, clip_shape
+from raylab.train.inputs import input_modules
 from raylab.train.loop import train_epoch
 from raylab.train.optim import make_optimizer
 from raylab.train.precision import compute_for
@@ -40,10 +48,12 @@ def timed_steps(args: dict) -> float:
     torch.set_num_threads(args["threads"])
     torch.manual_seed(0)
     name = ModelName(args["model"])
-    model = build_model(ModelConfig(name=name, width_mult=args["width_mult"]), num_classes=8,
-                        crop_px=args["crop"])
+    model_cfg = ModelConfig(name=name, width_mult=args["width_mult"])
+    model = build_model(model_cfg, num_classes=8, crop_px=args["crop"])
     opt = make_optimizer(model, OptimConfig(lr=0.01))
-    aug = TrainClipAugment(crop_px=args["crop"], flip_p=0.5, pixel_mean=117, pixel_scale=64)
+    data_cfg = DataConfig(resize_px=args["crop"] + 8, crop_px=args["crop"], pixel_scale=64)
+    aug, _ = input_modules(DatasetKind.VIDEO, ExperimentConfig(model=model_cfg, data=data_cfg),
+                           stats=None)
     data = _batches(name, args["batch"], args["steps"] + args["warmup"], args["crop"] + 8)
     cpu = torch.device("cpu")
     same = {"augment": aug, "optimizer": opt, "device": cpu, "lr_at_step": lambda _: 0.01,

@@ -70,6 +70,17 @@ class ModelName(enum.StrEnum):
     GOOGLENET = "googlenet"
 
 
+class MultiresView(enum.StrEnum):
+    """The inputs of Karpathy et al.'s multiresolution net (PAPERS.md 3.4), in the order their
+    RGB channels are stacked: `raylab.data.multires_views` cuts them, `raylab.models.multires`
+    reads them."""
+
+    FOVEA = "fovea"
+    """The centre half-side square of the crop at full resolution (89 px of 178)."""
+    CONTEXT = "context"
+    """The whole crop downsampled by 2."""
+
+
 class StackKind(enum.StrEnum):
     """How the temporal stream's input samples L flow fields (Simonyan & Zisserman 2014, 3.1)."""
 
@@ -151,6 +162,38 @@ class SyntheticData(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ColourJitter:
+    """Random brightness, contrast, saturation and hue of training clips with torchvision's
+    ColorJitter semantics (kornia's ColorJitter; the four in a random order drawn per batch):
+    factors drawn per clip, the same on every frame. All strengths 0 (the default) = off. RGB
+    only: a flow stack holds displacements, not intensities."""
+
+    brightness: float = 0.0
+    """Pixels are multiplied by a factor drawn from [max(0, 1 - brightness), 1 + brightness]."""
+    contrast: float = 0.0
+    """Blend with the frame's mean grey by a factor from [max(0, 1 - contrast), 1 + contrast]."""
+    saturation: float = 0.0
+    """Blend with the frame's greyscale by a factor from [max(0, 1 - saturation), 1 + it]."""
+    hue: float = 0.0
+    """Hue is turned by a fraction of a full turn drawn from [-hue, hue] (at most 0.5)."""
+    p: float = 1.0
+    """Probability that a clip is jittered at all (torchvision jitters every image: 1)."""
+
+    def __post_init__(self) -> None:
+        for name in ("brightness", "contrast", "saturation"):
+            _require(getattr(self, name) >= 0, f"data.colour_jitter.{name}", ">= 0",
+                     getattr(self, name))
+        _require(0 <= self.hue <= 0.5, "data.colour_jitter.hue", "a fraction of a turn in "
+                 "[0, 0.5]", self.hue)
+        _require(0 <= self.p <= 1, "data.colour_jitter.p", "a probability in [0, 1]", self.p)
+
+    @property
+    def enabled(self) -> bool:
+        strengths = (self.brightness, self.contrast, self.saturation, self.hue)
+        return self.p > 0 and any(s > 0 for s in strengths)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the shards are and how clips are cut, decoded and augmented."""
 
@@ -189,6 +232,8 @@ class DataConfig:
     per training image; 0 = off. Needs an image dataset's RGB eigenbasis."""
     synthetic: SyntheticData = SyntheticData.UCF101_MOTION
     """Which synthetic dataset shards_dir "" means."""
+    colour_jitter: ColourJitter = field(default_factory=ColourJitter)
+    """Colour jitter of training clips and images (off by default; refused for flow models)."""
 
     def __post_init__(self) -> None:
         _require(self.resize_px > 0, "data.resize_px", "a positive pixel count", self.resize_px)

@@ -22,7 +22,7 @@ from raylab.eval.score import ScorerSpec, ViewScorer, gather
 from raylab.models.build import StreamInput, stream_input
 from raylab.track import mlflow as track
 from raylab.train.checkpoint import MODEL_FILE
-from raylab.train.trainer import FitResult, fit, run_data
+from raylab.train.trainer import FitResult, check_input_settings, fit, run_data
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ def run_two_stream(cfg: ExperimentConfig, *, address: str | None = None) -> TwoS
             raise ConfigError(f"two_stream: {stream_cfg.name}'s model "
                               f"{stream_cfg.model.name.value} reads {got.value}, expected a "
                               f"model that reads {wanted.value}")
+        check_input_settings(stream_cfg)  # e.g. colour jitter left on for the flow stream
     workdir = Path(cfg.workdir).resolve()
     uri = track.tracking_uri(cfg.track.tracking_uri, workdir)
     experiment_id = track.ensure_experiment(uri, cfg.track.experiment, workdir)

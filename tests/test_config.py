@@ -41,6 +41,9 @@ def test_overrides_are_typed():
     ({"data.crop_px": "500"}, "data.crop_px: expected a positive pixel count <= data.resize_px"),
     ({"model.dropout": "1.5"}, "model.dropout: expected a ratio in [0, 1)"),
     ({"optim": "3"}, "optim: is a section"),
+    ({"data.colour_jitter.hue": "0.6"}, "data.colour_jitter.hue: expected a fraction of a turn"),
+    ({"data.colour_jitter.brightness": "-0.1"}, "data.colour_jitter.brightness: expected >= 0"),
+    ({"data.colour_jitter.p": "2"}, "data.colour_jitter.p: expected a probability"),
 ])
 def test_bad_overrides_name_the_key(override, fragment):
     with pytest.raises(ConfigError) as err:
@@ -64,3 +67,14 @@ def test_flatten_gives_dotted_keys_for_every_leaf():
     assert flat["optim.lr"] == ExperimentConfig().optim.lr
     assert flat["model.name"] == "single_frame"
     assert not any(isinstance(v, dict) for v in flat.values())
+
+
+def test_colour_jitter_is_off_by_default_and_set_by_any_strength():
+    cfg = ExperimentConfig()
+    assert not cfg.data.colour_jitter.enabled
+    on = apply_overrides(cfg, {"data.colour_jitter.brightness": "0.4",
+                               "data.colour_jitter.hue": "0.1"})
+    assert on.data.colour_jitter.enabled and on.data.colour_jitter.p == 1.0
+    assert from_dict(ExperimentConfig, json.loads(json.dumps(to_dict(on)))) == on
+    assert flatten(on)["data.colour_jitter.hue"] == 0.1
+    assert not apply_overrides(on, {"data.colour_jitter.p": "0"}).data.colour_jitter.enabled

@@ -4,7 +4,8 @@ Input: uint8 clips (B, T, H, W, 3) straight from the pipeline. Output: float (B,
 mean-removed and scaled. Training draws one random crop and one flip per clip and applies them to
 every frame of it (Karpathy et al. 2014 sec. 3: identical across a clip); evaluation takes the
 centre crop. Choose the module before the loop; the loop just calls it.
-Image datasets use TrainImageAugment (training-set mean, PCA lighting) and TenCropView.
+Image datasets use TrainImageAugment (training-set mean, PCA lighting) and TenCropView. Both
+training modules can add colour jitter (data.colour_jitter), one draw per clip.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raylab.config import MeanRemoval
+from raylab.config import ColourJitter, MeanRemoval
 
 
 class _Normalise(nn.Module):
@@ -35,12 +36,40 @@ class _Normalise(nn.Module):
         return ((clips - self.pixel_mean) / self.pixel_scale).permute(0, 2, 1, 3, 4).contiguous()
 
 
-class TrainClipAugment(_Normalise):
-    """Random crop + horizontal flip (probability flip_p), the same for every frame of a clip."""
+class ColourJitterClip(nn.Module):
+    """kornia's ColorJitter (torchvision's semantics) on float (B, T, C, H, W) frames in 0..255,
+    one draw per clip (same_on_frame): every frame of a clip gets the same factors."""
 
-    def __init__(self, *, crop_px: int, flip_p: float, pixel_mean: float,
-                 pixel_scale: float) -> None:
+    def __init__(self, cfg: ColourJitter) -> None:
+        super().__init__()
+        self.video = K.VideoSequential(
+            K.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, p=cfg.p),
+            data_format="BTCHW",
+            same_on_frame=True,
+        )
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        # kornia's colour ops take [0, 1] and clip their results there; the pipeline is 0..255.
+        return self.video(clips / 255.0) * 255.0
+
+
+def colour_jitter(cfg: ColourJitter) -> nn.Module:
+    """The jitter cfg asks for, or the identity when it is off: no kornia call and no random
+    draw, so runs without jitter compute exactly what they did before it existed.
+
+    Both training modules jitter the whole frame before the crop (the image mean must come off
+    raw pixels before cropping), so contrast blends towards the frame's mean grey."""
+    return ColourJitterClip(cfg) if cfg.enabled else nn.Identity()
+
+
+class TrainClipAugment(_Normalise):
+    """Colour jitter (off unless `jitter` says), random crop and horizontal flip (probability
+    flip_p), all the same for every frame of a clip."""
+
+    def __init__(self, *, crop_px: int, flip_p: float, pixel_mean: float, pixel_scale: float,
+                 jitter: ColourJitter = ColourJitter()) -> None:
         super().__init__(pixel_mean, pixel_scale)
+        self.jitter = colour_jitter(jitter)
         self.video = K.VideoSequential(
             K.RandomCrop((crop_px, crop_px)),
             K.RandomHorizontalFlip(p=flip_p),
@@ -49,7 +78,7 @@ class TrainClipAugment(_Normalise):
         )
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.video(self.to_float(frames)))
+        return self.finish(self.video(self.jitter(self.to_float(frames))))
 
 
 class CentreClipView(_Normalise):
@@ -112,13 +141,15 @@ class PcaLighting(nn.Module):
 
 
 class TrainImageAugment(_Normalise):
-    """Mean removal (before cropping: the mean image is aligned with the full frame), random
-    crop, horizontal flip, PCA lighting, then pixel_scale; the same crop for every frame."""
+    """Colour jitter (off unless `jitter` says), mean removal (before cropping: the mean image is
+    aligned with the full frame), random crop, horizontal flip, PCA lighting, then pixel_scale;
+    the same for every frame."""
 
     def __init__(self, *, crop_px: int, flip_p: float, mean: torch.Tensor, pixel_scale: float,
-                 lighting: PcaLighting | None) -> None:
+                 lighting: PcaLighting | None, jitter: ColourJitter = ColourJitter()) -> None:
         super().__init__(0.0, pixel_scale)
         self.register_buffer("mean", mean)
+        self.jitter = colour_jitter(jitter)
         self.video = K.VideoSequential(
             K.RandomCrop((crop_px, crop_px)),
             K.RandomHorizontalFlip(p=flip_p),
@@ -128,7 +159,8 @@ class TrainImageAugment(_Normalise):
         self.lighting = lighting if lighting is not None else nn.Identity()
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.lighting(self.video(self.to_float(frames) - self.mean)))
+        frames = self.jitter(self.to_float(frames))
+        return self.finish(self.lighting(self.video(frames - self.mean)))
 
 
 # Krizhevsky et al. 2012 sec. 4.1 test views: four corners and the centre, then their mirrors.

@@ -49,9 +49,13 @@ class ClipShape:
 
 
 class StreamInput(enum.StrEnum):
-    """What a model reads: decoded RGB clips, or stacks of L optical-flow fields."""
+    """What a model reads: decoded RGB clips, views cut from them, or stacks of L optical-flow
+    fields."""
 
     RGB = "rgb"
+    FOVEA_CONTEXT = "fovea_context"
+    """(B, 6, 1, crop/2, crop/2) fovea and context views of RGB crops (PAPERS.md 3.4), cut on
+    the train worker by `raylab.data.multires_views` after the usual crop and flip."""
     FLOW = "flow"
     """(B, 2L, 1, H, W) flow stacks (PAPERS.md 4.2); the builder also takes stack_length."""
 
@@ -82,7 +86,8 @@ MODELS: dict[ModelName, ModelEntry] = {
         late_fusion, ClipShape(num_frames=2, frame_step=15), "Karpathy et al. 2014, late fusion"
     ),
     ModelName.MULTIRES: ModelEntry(
-        multires_single_frame, IMAGE, "Karpathy et al. 2014, single-frame + multires"
+        multires_single_frame, IMAGE, "Karpathy et al. 2014, single-frame + multires",
+        StreamInput.FOVEA_CONTEXT,
     ),
     ModelName.ALEXNET: ModelEntry(alexnet, IMAGE, "Krizhevsky et al. 2012, AlexNet"),
     ModelName.ZF: ModelEntry(zf, IMAGE, "Zeiler & Fergus 2014, ZF-Net"),
@@ -122,7 +127,7 @@ def build_model(cfg: ModelConfig, *, num_classes: int, crop_px: int,
 
 
 def stream_input(name: ModelName) -> StreamInput:
-    """Whether model `name` reads RGB clips or flow stacks."""
+    """Whether model `name` reads RGB clips, their fovea and context views, or flow stacks."""
     return MODELS[name].input
 
 

@@ -91,14 +91,26 @@ class RunData:
     (`classes` lists them all); () = one task."""
 
 
+def check_input_settings(cfg: ExperimentConfig) -> None:
+    """Refuse settings that do not fit what the model reads, before anything is read or run:
+    multi-task data is for flow models, colour jitter for RGB ones (a flow stack holds
+    displacements in px, not intensities)."""
+    model = cfg.model.name.value
+    if stream_input(cfg.model.name) is StreamInput.FLOW:
+        if cfg.data.colour_jitter.enabled:
+            raise ConfigError(f"data.colour_jitter: expected off (strengths 0) for model.name="
+                              f"{model}, which reads optical-flow stacks, not colours")
+    elif cfg.multitask.flow_shards_dir:
+        raise ConfigError(f"multitask.flow_shards_dir: expected \"\" for model.name={model} "
+                          "(multi-task learning is for flow models)")
+
+
 def run_data(cfg: ExperimentConfig) -> RunData:
     """RGB clips or images from data.shards_dir, or for flow models stacks from
     temporal.flow_shards_dir (and multitask.flow_shards_dir: both datasets in one stream)."""
+    check_input_settings(cfg)
     if stream_input(cfg.model.name) is StreamInput.FLOW:
         return _flow_data(cfg)
-    if cfg.multitask.flow_shards_dir:
-        raise ConfigError(f"multitask.flow_shards_dir: expected \"\" for model.name="
-                          f"{cfg.model.name.value} (multi-task learning is for flow models)")
     shards = Path(cfg.data.shards_dir).resolve()
     manifest = read_manifest(shards)
     kind = dataset_kind(manifest)

@@ -21,15 +21,6 @@ import torch
 import torch.distributed as dist
 
 from raylab.config import DecodeSite, ExperimentConfig, from_dict
-from raylab.data.augment import (
-    CentreClipView,
-    PcaLighting,
-    TenCropView,
-    TrainClipAugment,
-    TrainImageAugment,
-    pixel_mean_tensor,
-)
-from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
 from raylab.data.pipeline import ClipCollate
 from raylab.data.shards import DatasetKind
 from raylab.data.worker_decode import WorkerDecode
@@ -40,10 +31,11 @@ from raylab.eval.aggregate import (
     per_class_accuracy,
     task_scores,
 )
-from raylab.models.build import StreamInput, build_model, stream_input
+from raylab.models.build import build_model
 from raylab.models.finetune import param_groups, prepare_transfer
 from raylab.track.mlflow import RunLogger
 from raylab.train import checkpoint as ckpt
+from raylab.train.inputs import input_modules
 from raylab.train.loop import SINGLE_TASK, evaluate, multitask_objective, train_epoch
 from raylab.train.optim import lr_at, make_optimizer
 from raylab.train.precision import compute_for
@@ -97,7 +89,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     model = ray.train.torch.prepare_model(model)  # [3] DDP (gloo on CPU, NCCL on GPU)
     kind = DatasetKind(plan.dataset_kind)
     evaluation = EVALUATIONS[kind]
-    augment, view = _input_modules(kind, cfg, plan.pixel_stats)
+    augment, view = input_modules(kind, cfg, plan.pixel_stats)
     augment, view = augment.to(device), view.to(device)
     logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
     decode = _worker_decode(cfg, device)
@@ -163,27 +155,6 @@ def _tasks(plan: WorkerPlan, cfg: ExperimentConfig) -> tuple[tuple[int, ...], tu
     if plan.task_classes:
         return tuple(plan.task_classes), cfg.multitask.names
     return (len(plan.class_names),), ("",)
-
-
-def _input_modules(kind: DatasetKind, cfg: ExperimentConfig, stats: dict | None):
-    """(training augmentation, evaluation view), chosen once before the loop."""
-    d = cfg.data
-    if stream_input(cfg.model.name) is StreamInput.FLOW:
-        # Flow stacks: flips negate x, no pixel normalisation (ECOSYSTEM.md 5).
-        return (TrainFlowAugment(crop_px=d.crop_px, flip_p=d.flip_p),
-                CentreFlowView(crop_px=d.crop_px))
-    if kind == DatasetKind.VIDEO:
-        return (TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
-                                 pixel_scale=d.pixel_scale),
-                CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
-                               pixel_scale=d.pixel_scale))
-    mean = pixel_mean_tensor(d.mean_removal, pixel_mean=d.pixel_mean, stats=stats,
-                             resize_px=d.resize_px)
-    lighting = (PcaLighting(std=d.pca_lighting_std, eigval=stats["rgb_eigval"],
-                            eigvec=stats["rgb_eigvec"]) if d.pca_lighting_std > 0 else None)
-    return (TrainImageAugment(crop_px=d.crop_px, flip_p=d.flip_p, mean=mean,
-                              pixel_scale=d.pixel_scale, lighting=lighting),
-            TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale))
 
 
 def _worker_decode(cfg: ExperimentConfig, device):

@@ -94,6 +94,25 @@ def test_kornia_clip_augment_on_the_gpu_is_one_crop_and_flip_per_clip():
     assert torch.equal(steps, torch.arange(5., device=GPU).view(1, 1, 5, 1, 1).expand_as(steps))
 
 
+def test_colour_jitter_and_fovea_views_run_on_the_gpu():
+    from raylab.config import ColourJitter
+    from raylab.data.multires_views import FoveaContextViews
+
+    # Frame t = frame 0 + 1 everywhere: brightness jitter scales both by one factor per clip.
+    base = torch.randint(20, 150, (6, 1, 48, 48, 3), dtype=torch.uint8)
+    clips = torch.cat([base, base + 1], dim=1).to(GPU)
+    jitter = ColourJitter(brightness=0.4, p=1.0)
+    augment = TrainClipAugment(crop_px=40, flip_p=0.5, pixel_mean=0.0, pixel_scale=1.0,
+                               jitter=jitter).to(GPU)
+    out = augment(clips)
+    steps = out[:, :, 1] - out[:, :, 0]  # per clip one positive factor, the same everywhere
+    assert out.device.type == "cuda"
+    assert torch.allclose(steps, steps.mean(dim=(1, 2, 3), keepdim=True), atol=1e-3)
+    assert len({round(float(v), 3) for v in steps.mean(dim=(1, 2, 3))}) > 1
+    views = FoveaContextViews().to(GPU)(out)
+    assert views.shape == (6, 6, 2, 20, 20) and views.device.type == "cuda"
+
+
 def test_evaluation_views_are_identical_on_gpu_and_cpu():
     clips = torch.randint(0, 256, (3, 4, 40, 40, 3), dtype=torch.uint8)
     for view in (CentreClipView(crop_px=32, pixel_mean=117.0, pixel_scale=64.0),
@@ -119,6 +138,8 @@ def _inputs(name: ModelName, crop: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     if stream_input(name) is StreamInput.FLOW:
         return torch.randn(8, 4, 1, crop, crop, generator=g)
+    if stream_input(name) is StreamInput.FOVEA_CONTEXT:
+        return torch.randn(8, 6, 1, crop // 2, crop // 2, generator=g)
     t = clip_shape(name).num_frames
     return torch.randn(8, 3, t, crop, crop, generator=g)
 

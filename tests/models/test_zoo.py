@@ -26,13 +26,7 @@ from raylab.models.build import MODELS, ClipShape, build_model, clip_shape
 from raylab.models.cnn_m import cnn_m_2048, cnn_m_2048_temporal
 from raylab.models.fusion import early_fusion, late_fusion, single_frame
 from raylab.models.layers import LRN_ALPHA
-from raylab.models.multires import (
-    context_only,
-    context_view,
-    fovea_only,
-    fovea_view,
-    multires_single_frame,
-)
+from raylab.models.multires import VIEW_CHANNELS, context_only, fovea_only, multires_single_frame
 from raylab.models.torchvision_nets import googlenet, vgg16
 from raylab.models.zf import renormalise_filters_, zf
 
@@ -63,7 +57,9 @@ FEATURE_KEYS = {
     + ["fc6", "fc7"],
     M.GOOGLENET: ["conv1", "conv2", "inception3", "inception4", "inception5", "pool"],
 }
-IN_CHANNELS = {M.CNN_M_2048_TEMPORAL: 20}  # 2L stacked flow fields, L = 10; the rest are RGB
+# 2L stacked flow fields (L = 10); the fovea and context views' RGB; the rest are RGB.
+IN_CHANNELS = {M.CNN_M_2048_TEMPORAL: 20, M.MULTIRES: 6}
+HALF_SIDE = {M.MULTIRES}  # views of half the crop's side (PAPERS.md 3.4)
 
 
 def _count(model: nn.Module) -> int:
@@ -78,7 +74,8 @@ def _meta_count(name: ModelName, num_classes: int, crop_px: int, width_mult: flo
 
 def _clip(name: ModelName, *, batch: int, crop_px: int) -> Tensor:
     channels = IN_CHANNELS.get(name, 3)
-    return torch.randn(batch, channels, clip_shape(name).num_frames, crop_px, crop_px)
+    side = crop_px // 2 if name in HALF_SIDE else crop_px
+    return torch.randn(batch, channels, clip_shape(name).num_frames, side, side)
 
 
 def _logits_from(model: nn.Module, feats: dict[str, Tensor]) -> Tensor:
@@ -292,25 +289,37 @@ def test_late_fusion_shares_one_tower_and_merges_at_fc6() -> None:
 
 
 def test_multires_streams() -> None:
-    """PAPERS.md 3.4: 178 px -> two 89 px views, each ending at 256x7x7 (no last pool)."""
+    """PAPERS.md 3.4: a 178 px crop's two 89 px views, each ending at 256x7x7 (no last pool)."""
     with torch.device("meta"):
         full = multires_single_frame(num_classes=487, crop_px=178)
-        feats = full.features(torch.zeros(1, 3, 1, 178, 178))
+        feats = full.features(torch.zeros(1, VIEW_CHANNELS, 1, 89, 89))
         one = fovea_only(num_classes=487, crop_px=178)
     assert feats["fovea_conv5"].shape == feats["context_conv5"].shape == (1, 256, 7, 7)
     assert full.fc6[0].in_features == 2 * 256 * 7 * 7
     assert one.fc6[0].in_features == 256 * 7 * 7 and list(one.streams) == ["fovea"]
     torch.manual_seed(0)
     small = context_only(num_classes=3, crop_px=64, width_mult=0.125)
-    assert list(small.features(torch.randn(2, 3, 1, 64, 64))) == (
+    assert list(small.features(torch.randn(2, VIEW_CHANNELS, 1, 32, 32))) == (
         [f"context_conv{i}" for i in range(1, 6)] + ["fc6", "fc7"])
 
 
-def test_multires_views() -> None:
-    frame = torch.arange(36.0).reshape(1, 1, 6, 6)
-    torch.testing.assert_close(fovea_view(frame), frame[..., 1:4, 1:4])
-    torch.testing.assert_close(context_view(frame)[0, 0, 0, 0], frame[0, 0, :2, :2].mean())
-    assert context_view(frame).shape == (1, 1, 3, 3)
+def test_each_multires_stream_reads_its_own_view_channels() -> None:
+    """Channels 0-2 are the fovea, 3-5 the context (MultiresView order): changing one view
+    changes only its stream's features."""
+    torch.manual_seed(0)
+    net = multires_single_frame(num_classes=3, crop_px=64, width_mult=0.125).eval()
+    x = torch.randn(2, VIEW_CHANNELS, 1, 32, 32)
+    other = x.clone()
+    other[:, 3:] = torch.randn(2, 3, 1, 32, 32)  # a new context view, the same fovea
+    with torch.no_grad():
+        a, b = net.features(x), net.features(other)
+    torch.testing.assert_close(a["fovea_conv5"], b["fovea_conv5"])
+    assert not torch.allclose(a["context_conv5"], b["context_conv5"])
+    fovea = fovea_only(num_classes=3, crop_px=64, width_mult=0.125).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fovea(x), fovea(other))
+    with pytest.raises(ValueError, match=r"multires: expected a \(B, 6, T, H, W\) clip tensor"):
+        net(torch.randn(2, 3, 1, 64, 64))  # a crop whose views were not cut
 
 
 # --- torchvision wrappers -------------------------------------------------------------------------
@@ -364,7 +373,7 @@ def test_wrong_frame_count_raises(name: ModelName) -> None:
     with torch.device("meta"):
         model = MODELS[name].build(num_classes=2, crop_px=crop_px, width_mult=width_mult)
         with pytest.raises(ValueError) as info:
-            model(torch.zeros(1, 3, 2, crop_px, crop_px))
+            model(torch.zeros(1, IN_CHANNELS.get(name, 3), 2, crop_px, crop_px))
     assert str(info.value) == f"{name.value}: expected 1 frames per clip, got 2"
 
 

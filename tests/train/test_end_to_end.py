@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from raylab.config import (
+    ColourJitter,
     ConfigError,
     DataConfig,
     DecodeSite,
@@ -120,3 +121,16 @@ def test_rerun_resumes_from_the_last_checkpoint(ray_session, tiny_shards, tmp_pa
     assert [s for s, _ in track.metric_history(
         second.tracking_uri, second.run_id, "train/loss")] == [1]
     assert first.run_id != second.run_id  # the first run had FINISHED; a new run continues it
+
+
+def test_multires_with_colour_jitter_trains_through_ray(ray_session, tiny_shards, tmp_path):
+    """The worker cuts the multires net's fovea and context views after a jittered crop."""
+    cfg = _cfg(tiny_shards, tmp_path, name="e2e-multires",
+               model=ModelConfig(name=ModelName.MULTIRES, width_mult=0.125),
+               optim=OptimConfig(lr=0.01, num_epochs=1),
+               scale=ScaleConfig(num_workers=1, decode_cpus=1, max_failures=0))
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, resize_px=56, crop_px=48, colour_jitter=ColourJitter(brightness=0.4, hue=0.1)))
+    result = fit(cfg, fresh=True)
+    assert track.run_status(result.tracking_uri, result.run_id) == "FINISHED"
+    assert result.metrics["val/num_videos"] == 56 and result.metrics["train/loss"] > 0

@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from raylab.config import ModelConfig, ModelName, OptimConfig, Precision
-from raylab.data.augment import CentreClipView, TenCropView, TrainClipAugment, TrainImageAugment
-from raylab.data.flow_augment import CentreFlowView, TrainFlowAugment
+from raylab.config import (
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    ModelName,
+    OptimConfig,
+    Precision,
+)
 from raylab.data.shards import DatasetKind
 from raylab.eval.aggregate import EVALUATIONS
 from raylab.models.build import MODELS, StreamInput, build_model, clip_shape, stream_input
+from raylab.train.inputs import input_modules
 from raylab.train.loop import evaluate, train_epoch
 from raylab.train.optim import make_optimizer
 from raylab.train.precision import compute_for
@@ -38,9 +44,10 @@ class Tiny:
         return self.frame_px or self.crop_px + 8
 
 
-# Video nets: random crop in training, centre clip view and video hit@k; image nets: ImageNet's
-# augmentation, 10-crop views and top-k error; the temporal stream: flow-stack crops, video
-# hit@k. Crops are at each net's minimum (rounded up); torchvision nets keep width 1.
+# Video nets: random crop in training, centre clip view and video hit@k (the multires net: their
+# fovea and context views); image nets: ImageNet's augmentation, 10-crop views and top-k error;
+# the temporal stream: flow-stack crops, video hit@k. Crops are at each net's minimum (rounded
+# up); torchvision nets keep width 1.
 TINY: dict[ModelName, Tiny] = {
     ModelName.SINGLE_FRAME: Tiny(DatasetKind.VIDEO, 32),
     ModelName.EARLY_FUSION: Tiny(DatasetKind.VIDEO, 32),
@@ -74,15 +81,11 @@ def _batch(name: ModelName, tiny: Tiny, seed: int) -> dict:
 
 
 def _protocol(name: ModelName, tiny: Tiny):
-    c = tiny.crop_px
-    if stream_input(name) is StreamInput.FLOW:
-        return TrainFlowAugment(crop_px=c, flip_p=0.5), CentreFlowView(crop_px=c)
-    if tiny.kind == DatasetKind.VIDEO:
-        return (TrainClipAugment(crop_px=c, flip_p=0.5, pixel_mean=117, pixel_scale=64),
-                CentreClipView(crop_px=c, pixel_mean=117, pixel_scale=64))
-    mean = torch.full((1, 1, 1), 117.0)
-    return (TrainImageAugment(crop_px=c, flip_p=0.5, mean=mean, pixel_scale=64, lighting=None),
-            TenCropView(crop_px=c, mean=mean, pixel_scale=64))
+    """The worker's augmentation and evaluation view for this model and dataset kind."""
+    cfg = ExperimentConfig(model=ModelConfig(name=name),
+                           data=DataConfig(resize_px=tiny.frame, crop_px=tiny.crop_px,
+                                           pixel_scale=64))
+    return input_modules(tiny.kind, cfg, stats=None)
 
 
 # The full-width torchvision nets take 15-20 s each on a CPU core.
