@@ -222,6 +222,11 @@ class DataConfig:
     """Local shuffle buffer in each worker's iterator (decoded clips held in memory)."""
     decode_backend: DecodeBackend = DecodeBackend.AUTO
     """Decoder of clip frames; AUTO = torchcodec CUDA in a process running torch on a GPU."""
+    crop_min_area: float = 0.0
+    """0: a crop_px x crop_px random crop (AlexNet, Karpathy et al., two-stream). Above 0: a
+    random-resized crop as in GoogLeNet (Szegedy et al. 2015 sec. 6): a patch of
+    [crop_min_area, 1] of the frame's area (GoogLeNet: 0.08) and aspect ratio in [3/4, 4/3],
+    resized to crop_px. RGB models only."""
     decode_on: DecodeSite = DecodeSite.PIPELINE
     """Where frames are decoded (DecodeSite); worker is how a GPU worker decodes on its GPU."""
     mean_removal: MeanRemoval = MeanRemoval.CONSTANT
@@ -254,6 +259,8 @@ class DataConfig:
                  self.shuffle_buffer_clips)
         _require(self.pca_lighting_std >= 0, "data.pca_lighting_std", ">= 0",
                  self.pca_lighting_std)
+        _require(0 <= self.crop_min_area <= 1, "data.crop_min_area",
+                 "an area fraction in [0, 1] (0 = fixed-size crops)", self.crop_min_area)
         # Pipeline decode tasks hold no GPU: caught here, not as a failure in every task.
         _require(not (self.decode_backend == DecodeBackend.TORCHCODEC_CUDA
                       and self.decode_on == DecodeSite.PIPELINE),

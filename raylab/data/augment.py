@@ -62,16 +62,30 @@ def colour_jitter(cfg: ColourJitter) -> nn.Module:
     return ColourJitterClip(cfg) if cfg.enabled else nn.Identity()
 
 
+# GoogLeNet's patch aspect ratios (Szegedy et al. 2015 sec. 6).
+RESIZED_CROP_RATIO = (3 / 4, 4 / 3)
+
+
+def random_crop(crop_px: int, min_area: float) -> nn.Module:
+    """A fixed-size random crop (min_area 0), or a random-resized crop of [min_area, 1] of the
+    frame's area and aspect in RESIZED_CROP_RATIO, resized to crop_px (data.crop_min_area)."""
+    if not min_area:
+        return K.RandomCrop((crop_px, crop_px))
+    return K.RandomResizedCrop((crop_px, crop_px), scale=(min_area, 1.0),
+                               ratio=RESIZED_CROP_RATIO)
+
+
 class TrainClipAugment(_Normalise):
-    """Colour jitter (off unless `jitter` says), random crop and horizontal flip (probability
-    flip_p), all the same for every frame of a clip."""
+    """Colour jitter (off unless `jitter` says), random crop (random-resized when
+    crop_min_area > 0) and horizontal flip (probability flip_p), all the same for every frame of
+    a clip."""
 
     def __init__(self, *, crop_px: int, flip_p: float, pixel_mean: float, pixel_scale: float,
-                 jitter: ColourJitter = ColourJitter()) -> None:
+                 jitter: ColourJitter = ColourJitter(), crop_min_area: float = 0.0) -> None:
         super().__init__(pixel_mean, pixel_scale)
         self.jitter = colour_jitter(jitter)
         self.video = K.VideoSequential(
-            K.RandomCrop((crop_px, crop_px)),
+            random_crop(crop_px, crop_min_area),
             K.RandomHorizontalFlip(p=flip_p),
             data_format="BTCHW",
             same_on_frame=True,
@@ -142,16 +156,17 @@ class PcaLighting(nn.Module):
 
 class TrainImageAugment(_Normalise):
     """Colour jitter (off unless `jitter` says), mean removal (before cropping: the mean image is
-    aligned with the full frame), random crop, horizontal flip, PCA lighting, then pixel_scale;
-    the same for every frame."""
+    aligned with the full frame), random crop (random-resized when crop_min_area > 0),
+    horizontal flip, PCA lighting, then pixel_scale; the same for every frame."""
 
     def __init__(self, *, crop_px: int, flip_p: float, mean: torch.Tensor, pixel_scale: float,
-                 lighting: PcaLighting | None, jitter: ColourJitter = ColourJitter()) -> None:
+                 lighting: PcaLighting | None, jitter: ColourJitter = ColourJitter(),
+                 crop_min_area: float = 0.0) -> None:
         super().__init__(0.0, pixel_scale)
         self.register_buffer("mean", mean)
         self.jitter = colour_jitter(jitter)
         self.video = K.VideoSequential(
-            K.RandomCrop((crop_px, crop_px)),
+            random_crop(crop_px, crop_min_area),
             K.RandomHorizontalFlip(p=flip_p),
             data_format="BTCHW",
             same_on_frame=True,

@@ -36,7 +36,8 @@ def input_modules(kind: DatasetKind, cfg: ExperimentConfig,
                 CentreFlowView(crop_px=d.crop_px))
     if kind == DatasetKind.VIDEO:
         augment = TrainClipAugment(crop_px=d.crop_px, flip_p=d.flip_p, pixel_mean=d.pixel_mean,
-                                   pixel_scale=d.pixel_scale, jitter=d.colour_jitter)
+                                   pixel_scale=d.pixel_scale, jitter=d.colour_jitter,
+                                   crop_min_area=d.crop_min_area)
         view = CentreClipView(crop_px=d.crop_px, pixel_mean=d.pixel_mean,
                               pixel_scale=d.pixel_scale)
     else:
@@ -46,7 +47,7 @@ def input_modules(kind: DatasetKind, cfg: ExperimentConfig,
                                 eigvec=stats["rgb_eigvec"]) if d.pca_lighting_std > 0 else None)
         augment = TrainImageAugment(crop_px=d.crop_px, flip_p=d.flip_p, mean=mean,
                                     pixel_scale=d.pixel_scale, lighting=lighting,
-                                    jitter=d.colour_jitter)
+                                    jitter=d.colour_jitter, crop_min_area=d.crop_min_area)
         view = TenCropView(crop_px=d.crop_px, mean=mean.clone(), pixel_scale=d.pixel_scale)
     if source is StreamInput.FOVEA_CONTEXT:
         # The views come from every crop after its flip (and each of the 10 test crops).

@@ -93,13 +93,20 @@ class RunData:
 
 def check_input_settings(cfg: ExperimentConfig) -> None:
     """Refuse settings that do not fit what the model reads, before anything is read or run:
-    multi-task data is for flow models, colour jitter for RGB ones (a flow stack holds
-    displacements in px, not intensities)."""
+    multi-task data is for flow models; colour jitter, rescaling crops and decoding on the worker
+    for RGB ones (a flow stack holds displacements in px, not intensities: a rescaled crop would
+    need its vectors rescaled, and stacks are built in the pipeline)."""
     model = cfg.model.name.value
     if stream_input(cfg.model.name) is StreamInput.FLOW:
         if cfg.data.colour_jitter.enabled:
             raise ConfigError(f"data.colour_jitter: expected off (strengths 0) for model.name="
                               f"{model}, which reads optical-flow stacks, not colours")
+        if cfg.data.crop_min_area:
+            raise ConfigError(f"data.crop_min_area: expected 0 (fixed-size crops) for model.name="
+                              f"{model}, which reads optical-flow stacks")
+        if cfg.data.decode_on == DecodeSite.WORKER:
+            raise ConfigError(f"data.decode_on: expected pipeline for model.name={model} (flow "
+                              "stacks are built in the pipeline)")
     elif cfg.multitask.flow_shards_dir:
         raise ConfigError(f"multitask.flow_shards_dir: expected \"\" for model.name={model} "
                           "(multi-task learning is for flow models)")
@@ -140,9 +147,6 @@ def run_data(cfg: ExperimentConfig) -> RunData:
 def _flow_data(cfg: ExperimentConfig) -> RunData:
     """Flow stacks of temporal.flow_shards_dir, plus multitask.flow_shards_dir's with labels
     after the first dataset's (one joint label space, one head per dataset)."""
-    if cfg.data.decode_on == DecodeSite.WORKER:
-        raise ConfigError(f"data.decode_on: expected pipeline for model.name="
-                          f"{cfg.model.name.value} (flow stacks are built in the pipeline)")
     dirs = [d for d in (cfg.temporal.flow_shards_dir, cfg.multitask.flow_shards_dir) if d]
     sources: dict[str, list[FlowSource]] = {split: [] for split in SHARD_SPLITS}
     classes: list[str] = []
