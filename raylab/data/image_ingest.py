@@ -1,20 +1,19 @@
 """`raylab ingest imagenet`: an ILSVRC-2012-layout folder -> image Parquet shards + manifest.
 
 List the layout (driver: sources/imagenet.py, stat sizes) -> the resumable Ray Data job of
-part_job.py, whose tasks read every listed JPEG and decode it in full in a child process (a
-truncated, empty or non-JPEG file is rejected with its reason, never fatal; a decoder that kills
-its process costs that one file), write its row, and sum a training part's pixels at the
-training resize (image_stats.PixelSums, saved beside the part's done record) -> the driver adds
-the training parts' sums into the pixel statistics -> the mean image, then the manifest (last:
-its presence means the shards are complete). The output is a local path or an s3:// / gs:// /
-file:// URI; the ImageNet root is a local folder (or one every node mounts).
+part_job.py, whose tasks read every listed JPEG and decode it in full in a child process
+(image_probe.py: a truncated, empty or non-JPEG file is rejected with its reason, never fatal; a
+decoder that kills its process costs that one file), write its row, and sum a training part's
+pixels at the training resize (image_stats.PixelSums, saved beside the part's done record) ->
+the driver adds the training parts' sums into the pixel statistics -> the mean image, then the
+manifest (last: its presence means the shards are complete). The output is a local path or an
+s3:// / gs:// / file:// URI; the ImageNet root is a local folder (or one every node mounts).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import pyarrow.fs as pafs
 
 from raylab.config import ConfigError, IngestConfig, to_dict
 from raylab.data import columns as C
-from raylab.data.decode import DecodeError
-from raylab.data.image_decode import BadImage, ImageProbe, decode_image, probe_jpeg
+from raylab.data.image_decode import ImageProbe
+from raylab.data.image_probe import ImageSource, PrepareFn, prepare_image
 from raylab.data.image_shards import IMAGE_SCHEMA, ROW_GROUP_IMAGES, stats_to_manifest
 from raylab.data.image_stats import PixelSums, finish
 from raylab.data.isolate import IsolatedPool
@@ -55,41 +54,6 @@ DEFAULT_RESIZE_PX = 256
 _WINDOW = 32
 # ILSVRC's val set is the test split (its test labels are not public): no val split here.
 _SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """One image to read and check: where it is, and the size to decode it at for the sums."""
-
-    uri: str
-    stats_px: int | None
-    """Decode at this size for the pixel sums (training images); None: only check the file."""
-
-
-Prepared = tuple[bytes, ImageProbe, "np.ndarray | None"]
-PrepareFn = Callable[[ImageSource], "Prepared | str"]
-
-
-def prepare_image(source: ImageSource) -> Prepared | str:
-    """Read and fully decode one JPEG; runs in a child process. Returns its bytes, probe and
-    (for a training image) its pixels at the training resize, or the reason to reject it."""
-    try:
-        fs, path = filesystem(source.uri)
-        with fs.open_input_stream(path) as f:
-            data = f.read()
-        probe = probe_jpeg(data)
-        pixels = decode_image(data, source.stats_px) if source.stats_px is not None else None
-        return data, probe, pixels
-    except BadImage as err:
-        return err.reason
-    except DecodeError as err:
-        return f"cannot decode: {err}"
-    except OSError as err:
-        return f"unreadable: {err.strerror or err}"
-    except Exception as err:
-        # One odd file must not end the ingest: the reason lands in the manifest, and a bug
-        # that rejects every file still fails the ingest (no training image is left).
-        return f"probe failed: {type(err).__name__}: {err}"
 
 
 def ingest_imagenet(

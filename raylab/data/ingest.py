@@ -1,17 +1,17 @@
 """`raylab ingest {ucf101,hmdb51,sports1m}`: a dataset's listing -> Parquet shards + manifest.
 
 List (driver: parse split files, stat sizes) -> the resumable Ray Data job of part_job.py, whose
-tasks read each video and validate it (probe; cut long videos into segments) in a child process,
-then write its rows -> the manifest, last and atomically. Paths are local or s3:// / gs:// /
-file:// URIs. Every listed file that is not ingested is in manifest["rejected"] with its reason;
-a decoder that kills its process costs that one file (isolate.py). Rows of one part keep their
-videos' segments together (a part is written in one pass, never held whole in memory).
+tasks read each video and validate it (probe; cut long videos into segments) in a child process
+(video_probe.py), then write its rows -> the manifest, last and atomically. Paths are local or
+s3:// / gs:// / file:// URIs. Every listed file that is not ingested is in manifest["rejected"]
+with its reason; a decoder that kills its process costs that one file (isolate.py). Rows of one
+part keep their videos' segments together (a part is written in one pass, never held whole in
+memory).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,60 +29,24 @@ from raylab.data.part_job import (
     run_parts,
     start_output,
 )
-from raylab.data.segments import cut_segments
 from raylab.data.shards import (
     SCHEMA_VERSION,
-    BadVideo,
     ShardWriter,
     VideoProbe,
     filesystem,
     join,
-    probe_video,
     write_manifest,
 )
 from raylab.data.sources.hmdb51 import read_hmdb51
 from raylab.data.sources.listing import VideoItem, VideoListing
 from raylab.data.sources.sports1m import read_sports1m
 from raylab.data.sources.ucf101 import VIDEO_DIR, read_ucf101
+from raylab.data.video_probe import PrepareFn, Source, prepare_video
 
 # Videos handed to the child process at once: enough to hide its start-up, few enough that the
 # bytes in flight stay small (a Sports-1M video is tens of MB).
 _WINDOW = 4
 _ABSENT_SAMPLE = 20
-
-
-@dataclass(frozen=True)
-class Source:
-    """One video to read and validate: where it is, and whether to cut it into segments."""
-
-    uri: str
-    segment_s: float | None
-    """Seconds per keyframe-aligned segment; None keeps the video whole."""
-
-
-Prepared = list[tuple[bytes, VideoProbe]]
-PrepareFn = Callable[[Source], "Prepared | str"]
-
-
-def prepare_video(source: Source) -> Prepared | str:
-    """Read, probe and (maybe) cut one video; runs in a child process. Returns the rows' bytes
-    with their probes (one per segment), or the reason to reject the file."""
-    try:
-        fs, path = filesystem(source.uri)
-        with fs.open_input_stream(path) as f:
-            data = f.read()
-        probe = probe_video(data)
-        if source.segment_s is None:
-            return [(data, probe)]
-        return [(piece, probe_video(piece)) for piece in cut_segments(data, source.segment_s)]
-    except BadVideo as err:
-        return err.reason
-    except OSError as err:
-        return f"unreadable: {err.strerror or err}"
-    except Exception as err:
-        # One odd file must not end the ingest: the reason lands in the manifest, and a bug
-        # that rejects every file still fails the ingest (see ingest_listing).
-        return f"probe failed: {type(err).__name__}: {err}"
 
 
 def ingest_ucf101(

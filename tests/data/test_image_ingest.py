@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from PIL import Image
 from raylab.config import ConfigError, IngestConfig
 from raylab.data import columns as C
 from raylab.data.image_decode import decode_image
-from raylab.data.image_ingest import ImageSource, ingest_imagenet, prepare_image
+from raylab.data.image_ingest import ingest_imagenet
+from raylab.data.image_probe import ImageSource, prepare_image
 from raylab.data.image_shards import read_pixel_stats
 from raylab.data.image_stats import PixelSums, finish
 from raylab.data.isolate import CRASHED
@@ -167,8 +169,6 @@ def test_a_rerun_rewrites_only_the_lost_parts(ingested: Ingested) -> None:
 
 
 def test_a_changed_resize_redoes_every_part(ingested: Ingested, tmp_path: Path) -> None:
-    import shutil
-
     shutil.copytree(ingested.out, tmp_path / "out")
     lines: list[str] = []
     manifest = ingest_imagenet(ingested.raw, tmp_path / "out", cfg=SMALL_PARTS,
@@ -199,6 +199,9 @@ def test_a_crashing_decoder_costs_one_image(ingested: Ingested, tmp_path: Path) 
 
 def test_too_many_rejects_fail_after_writing_the_manifest(ingested: Ingested,
                                                           tmp_path: Path) -> None:
+    # A copy of the finished shards: the rerun skips every part and only judges the rejects.
+    shutil.copytree(ingested.out, tmp_path / "out")
+    (tmp_path / "out" / C.MANIFEST).unlink()
     strict = IngestConfig(shard_target_mb=SMALL_PARTS.shard_target_mb, max_reject_fraction=0.1)
     with pytest.raises(TooManyRejects) as err:
         ingest_imagenet(ingested.raw, tmp_path / "out", cfg=strict, resize_px=SIZE_PX,
