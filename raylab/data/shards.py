@@ -1,4 +1,5 @@
-"""Parquet shards of encoded videos: the schema, the probe that fills it, the writer, the manifest.
+"""Parquet shards of encoded videos: the schema, the probe that fills it, the part writer (of
+videos and, with image_shards.IMAGE_SCHEMA, of images), the manifest.
 
 One row per video (or keyframe-aligned segment, segments.py) holds the original bytes (never
 re-encoded) plus the sorted frame timestamps, so the pipeline can seek to any frame without probing
