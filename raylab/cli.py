@@ -22,13 +22,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    if args.dataset == "imagenet":
-        return _ingest_imagenet(args)
-    from raylab.data.ingest import ingest_hmdb51, ingest_sports1m, ingest_ucf101
-
     cfg = IngestConfig(shard_target_mb=args.shard_target_mb, segment_s=args.segment_s,
                        val_fraction=args.val_fraction,
                        max_reject_fraction=args.max_reject_fraction)
+    if args.dataset == "imagenet":
+        return _ingest_imagenet(args, cfg)
+    from raylab.data.ingest import ingest_hmdb51, ingest_sports1m, ingest_ucf101
+
     common = {"cfg": cfg, "address": args.address}
     # Keys must match the `dataset` choices in _parser (imported here: the CLI starts faster).
     run = {
@@ -65,10 +65,12 @@ def _subset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_imagenet(args: argparse.Namespace) -> int:
+def _ingest_imagenet(args: argparse.Namespace, cfg: IngestConfig) -> int:
     from raylab.data.image_ingest import ingest_imagenet
 
-    manifest = ingest_imagenet(Path(args.root), Path(args.out), resize_px=args.resize_px)
+    # raises TooManyRejects (a ConfigError: exit 2) after writing the manifest
+    manifest = ingest_imagenet(Path(args.root), args.out, cfg=cfg, resize_px=args.resize_px,
+                               address=args.address)
     counts = manifest["counts"]
     print(f"ingest: {counts['train']} train / {counts['test']} val images -> {args.out} "
           f"({len(manifest['rejected'])} rejected, reasons in manifest.json)")
@@ -146,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest_defaults = IngestConfig()
     p.add_argument("--max-reject-fraction", type=float,
                    default=ingest_defaults.max_reject_fraction,
-                   help="exit 2 when more of the listed videos are rejected (default %(default)s)")
+                   help="exit 2 when more of the listed files are rejected (default %(default)s)")
     p.add_argument("--shard-target-mb", type=float, default=ingest_defaults.shard_target_mb)
     p.add_argument("--segment-s", type=float, default=ingest_defaults.segment_s,
                    help="sports1m: seconds per keyframe-aligned segment row")

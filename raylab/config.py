@@ -120,14 +120,15 @@ class IngestConfig:
     """How `raylab ingest` turns a dataset on disk or in an object store into shards."""
 
     shard_target_mb: float = 256.0
-    """Video bytes per Parquet part; a few hundred MB keeps object-store reads efficient."""
+    """Source bytes (videos, JPEGs) per Parquet part; a few hundred MB keeps object-store reads
+    efficient."""
     segment_s: float = 5.0
     """Long-video datasets (Sports-1M) are cut into keyframe-aligned segments of at least this
     many seconds (the last may be shorter), without re-encoding."""
     val_fraction: float = 0.05
     """Share of the train videos held out as a val split, for datasets without one (Sports-1M)."""
     max_reject_fraction: float = 0.01
-    """Above this share of listed videos rejected, ingest exits with code 2 (shards and the
+    """Above this share of listed files rejected, ingest exits with code 2 (shards and the
     manifest are still written, so the reasons can be read)."""
     seed: int = 0
     """Seeds the shuffle of rows into shards and the val split: same inputs, same shards."""

@@ -96,7 +96,7 @@ def tiny_hmdb_flow_shards(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_digits(tmp_path_factory) -> Path:
+def tiny_digits(ray_session, tmp_path_factory) -> Path:
     """Shards of 6 digits per class in ILSVRC-2012 layout (flat val/), stats at 40 px."""
     from raylab.data.image_ingest import ingest_imagenet
     from raylab.data.sources.synthetic_images import DigitsSpec, write_digits_imagenet

@@ -17,9 +17,10 @@ def _importers(pattern: str) -> set[str]:
 
 
 def test_only_the_ray_data_jobs_import_ray_data():
-    # The training input pipeline, the ingest job and the optical-flow job.
+    # The training input pipeline, the part-writing job of every ingest (videos and images)
+    # and the optical-flow job.
     assert _importers(r"^\s*(import ray\.data|from ray\.data)") == {
-        "raylab/data/pipeline.py", "raylab/data/ingest.py", "raylab/data/flow_job.py"}
+        "raylab/data/pipeline.py", "raylab/data/part_job.py", "raylab/data/flow_job.py"}
 
 
 def test_only_worker_and_trainer_import_ray_train():

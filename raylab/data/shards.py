@@ -1,4 +1,5 @@
-"""Parquet shards of encoded videos: the schema, the probe that fills it, the writer, the manifest.
+"""Parquet shards of encoded videos: the schema, the probe that fills it, the part writer (of
+videos and, with image_shards.IMAGE_SCHEMA, of images), the manifest.
 
 One row per video (or keyframe-aligned segment, segments.py) holds the original bytes (never
 re-encoded) plus the sorted frame timestamps, so the pipeline can seek to any frame without probing
@@ -172,25 +173,28 @@ def join(base: str, *parts: str) -> str:
 
 
 class ShardWriter:
-    """Writes one Parquet part: rows in row groups of ROW_GROUP_VIDEOS (or _ROW_GROUP_BYTES).
+    """Writes one Parquet part of `schema` (SHARD_SCHEMA: videos; image_shards.IMAGE_SCHEMA:
+    images) in row groups of `group_rows` rows (or _ROW_GROUP_BYTES of `bytes_column`).
 
     The part is complete only once `close` returns; ingest records completion separately (a
     done record), so a part a crash left half written is rewritten, never read."""
 
-    def __init__(self, fs: pafs.FileSystem, path: str) -> None:
+    def __init__(self, fs: pafs.FileSystem, path: str, *, schema: pa.Schema = SHARD_SCHEMA,
+                 group_rows: int = ROW_GROUP_VIDEOS, bytes_column: str = C.VIDEO_BYTES) -> None:
         self._split = path.rsplit("/", 2)[-2]
+        self._schema, self._group_rows, self._bytes_column = schema, group_rows, bytes_column
         self._stream = fs.open_output_stream(path)
-        self._writer = pq.ParquetWriter(self._stream, SHARD_SCHEMA)
+        self._writer = pq.ParquetWriter(self._stream, schema)
         self._buffer: list[dict[str, Any]] = []
         self._buffered = 0
         self.rows = 0
 
     def write(self, row: dict[str, Any]) -> None:
-        _check_row(row, self._split)
+        _check_row(row, self._split, self._schema)
         self._buffer.append(row)
-        self._buffered += len(row[C.VIDEO_BYTES])
+        self._buffered += len(row[self._bytes_column])
         self.rows += 1
-        if self._buffered >= _ROW_GROUP_BYTES or len(self._buffer) >= ROW_GROUP_VIDEOS:
+        if self._buffered >= _ROW_GROUP_BYTES or len(self._buffer) >= self._group_rows:
             self._flush()
 
     def close(self) -> None:
@@ -200,22 +204,22 @@ class ShardWriter:
         self._stream.close()
 
     def _flush(self) -> None:
-        self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=SHARD_SCHEMA))
+        self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self._schema))
         self._buffer.clear()
         self._buffered = 0
 
 
-def _check_row(row: dict[str, Any], split: str) -> None:
-    if row.keys() != set(SHARD_SCHEMA.names):
-        missing = sorted(set(SHARD_SCHEMA.names) - row.keys())
-        extra = sorted(row.keys() - set(SHARD_SCHEMA.names))
-        raise ValueError(f"shard row {row.get(C.VIDEO_ID)!r}: missing {missing}, extra {extra}")
+def _check_row(row: dict[str, Any], split: str, schema: pa.Schema) -> None:
+    name = repr(row.get(C.VIDEO_ID, row.get(C.IMAGE_ID)))
+    if row.keys() != set(schema.names):
+        missing = sorted(set(schema.names) - row.keys())
+        extra = sorted(row.keys() - set(schema.names))
+        raise ValueError(f"shard row {name}: missing {missing}, extra {extra}")
     if row[C.SPLIT] != split:
-        raise ValueError(f"shard row {row[C.VIDEO_ID]!r}: split {row[C.SPLIT]!r} "
-                         f"given under {split!r}")
-    if not row[C.LABELS] or row[C.LABELS][0] != row[C.LABEL]:
-        raise ValueError(f"shard row {row[C.VIDEO_ID]!r}: label {row[C.LABEL]} must be the "
-                         f"first of labels {row[C.LABELS]}")
+        raise ValueError(f"shard row {name}: split {row[C.SPLIT]!r} given under {split!r}")
+    if C.LABELS in row and (not row[C.LABELS] or row[C.LABELS][0] != row[C.LABEL]):
+        raise ValueError(f"shard row {name}: label {row[C.LABEL]} must be the first of labels "
+                         f"{row[C.LABELS]}")
 
 
 def write_json(out: str | Path, name: str, obj: Any) -> None:

@@ -14,11 +14,13 @@ import pytest
 
 from raylab.config import ConfigError, IngestConfig
 from raylab.data import columns as C
-from raylab.data.ingest import Source, TooManyRejects, ingest_ucf101, prepare_video
+from raylab.data.ingest import ingest_ucf101
 from raylab.data.isolate import CRASHED
+from raylab.data.part_job import TooManyRejects
 from raylab.data.shards import read_manifest
 from raylab.data.sources.corrupt import write_corrupt_fixtures
 from raylab.data.sources.synthetic import SyntheticSpec, write_ucf101
+from raylab.data.video_probe import Source, prepare_video
 
 SPEC = SyntheticSpec(shapes=("Disc", "Box"), directions=("Left", "Right"), num_groups=9,
                      num_frames=12)

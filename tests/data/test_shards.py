@@ -101,6 +101,26 @@ def test_shard_writer_keeps_order_in_row_groups(tmp_path: Path) -> None:
     assert empty.num_rows == 0 and empty.schema == SHARD_SCHEMA  # readers still find the schema
 
 
+def test_shard_writer_writes_image_rows_in_row_groups_of_their_own(tmp_path: Path) -> None:
+    from raylab.data.image_shards import IMAGE_SCHEMA, ROW_GROUP_IMAGES
+
+    (tmp_path / "train").mkdir()
+    fs, inner = filesystem(tmp_path / "train" / "part-00000.parquet")
+    writer = ShardWriter(fs, inner, schema=IMAGE_SCHEMA, group_rows=ROW_GROUP_IMAGES,
+                         bytes_column=C.IMAGE_BYTES)
+    rows = [{C.IMAGE_ID: f"train/n0/n0_{i}", C.LABEL: 0, C.CLASS_NAME: "n0", C.SPLIT: "train",
+             C.IMAGE_BYTES: bytes([i % 256]) * 3, C.WIDTH: 4, C.HEIGHT: 3,
+             C.SOURCE_PATH: f"train/n0/n0_{i}.JPEG"} for i in range(ROW_GROUP_IMAGES + 1)]
+    for row in rows:
+        writer.write(row)
+    with pytest.raises(ValueError, match=r"shard row 'x': missing \['height'"):
+        writer.write({k: v for k, v in {**rows[0], C.IMAGE_ID: "x"}.items() if k != C.HEIGHT})
+    writer.close()
+    shard = pq.ParquetFile(tmp_path / "train" / "part-00000.parquet")
+    assert shard.num_row_groups == 2 and shard.schema_arrow == IMAGE_SCHEMA
+    assert shard.read().to_pylist() == rows
+
+
 def test_shard_writer_refuses_bad_rows(tmp_path: Path) -> None:
     (tmp_path / "test").mkdir()
     row = _rows("train", 1, 1)[0]
