@@ -100,6 +100,7 @@ def stream_config(cfg: ExperimentConfig, stream: str, overrides) -> ExperimentCo
 
 
 def variant_name(overrides) -> str:
+    """A variant's table row: its overrides, temporal.* keys without the prefix."""
     return ",".join(f"{k.removeprefix('temporal.')}={v}" for k, v in overrides)
 
 
@@ -112,8 +113,8 @@ def plan_streams(cfg: ExperimentConfig, progress=print
     temporal = stream_config(cfg, "temporal", cfg.two_stream.temporal)
     variants = [stream_config(temporal, f"variant{i}", overrides)
                 for i, overrides in enumerate(cfg.two_stream.temporal_variants)]
-    for stream_cfg, wanted in ((spatial, StreamInput.RGB), *((t, StreamInput.FLOW)
-                                                            for t in (temporal, *variants))):
+    inputs = [(spatial, StreamInput.RGB), *((t, StreamInput.FLOW) for t in (temporal, *variants))]
+    for stream_cfg, wanted in inputs:
         got = stream_input(stream_cfg.model.name)
         if got is not wanted:
             raise ConfigError(f"two_stream: {stream_cfg.name}'s model "
