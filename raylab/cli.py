@@ -107,8 +107,8 @@ def _two_stream(args: argparse.Namespace) -> int:
 
     cfg = experiments.load(args.experiment, smoke=args.smoke, overrides=parse_overrides(args.set))
     cfg = experiments.ensure_data(cfg)
-    connect(args.address, cpus_needed(cfg))  # one Ray, sized for training, for flow too
-    cfg = experiments.ensure_flow(cfg)
+    # One Ray, sized for training, for the demo flow too (run_two_stream makes it if missing).
+    connect(args.address, cpus_needed(cfg))
     result = run_two_stream(cfg, address=args.address)
     print(result.table())
     print(f"two-stream {cfg.name} finished in {result.seconds:.0f} s; MLflow parent run "

@@ -160,6 +160,8 @@ class SyntheticData(enum.StrEnum):
     """Moving shapes in UCF-101's layout (the demo's video set)."""
     IMAGENET_DIGITS = "imagenet_digits"
     """scikit-learn's 1,797 digit scans as RGB JPEGs in ILSVRC-2012's layout."""
+    HMDB51_MOTION = "hmdb51_motion"
+    """Other moving shapes in HMDB-51's layout (the multi-task temporal net's second dataset)."""
 
 
 @dataclass(frozen=True)
@@ -295,9 +297,13 @@ class MultiTaskConfig:
     """Multi-task learning of the temporal stream (Simonyan & Zisserman 2014 sec. 5): one trunk,
     one softmax head per dataset, loss = sum of the per-dataset losses."""
 
+    enabled: bool = False
+    """Train the temporal net on two datasets at once; false = single-task (the fields below are
+    then not read, as temporal.* is not for an RGB model)."""
     flow_shards_dir: str = ""
     """The second dataset's flow shards (e.g. HMDB-51 beside temporal.flow_shards_dir's UCF-101);
-    "" = single-task training."""
+    "" = the flow of the synthetic HMDB-51 set (data.synthetic=hmdb51_motion), beside the demo
+    set's, made on first use by `raylab two-stream`."""
     names: tuple[str, ...] = ("ucf101", "hmdb51")
     """Metric names of the two datasets (temporal.flow_shards_dir's first): val/<name>/..."""
 
@@ -481,6 +487,10 @@ class TwoStreamConfig:
     """Equally spaced frames (stack starts) per video at test time, 10 views each (4.5)."""
     svm_c: float = 1.0
     """Regularisation of the linear SVM fused on L2-normalised softmax scores (4.6)."""
+    variant_svm: bool = False
+    """Fuse every temporal variant with the SVM too, not only by averaging. Off by default: the
+    SVM needs the variant's train split scored with 25 x 10 views too, on the two_stream demo
+    set 144 videos x 250 views, more forward passes than the variant's whole training."""
 
     def __post_init__(self) -> None:
         _require(self.test_frames >= 1, "two_stream.test_frames", ">= 1", self.test_frames)

@@ -56,3 +56,39 @@ def test_every_table_variant_builds_its_stream_config():
     assert any(t.bidirectional for t in built) and any(
         t.stacking == StackKind.TRAJECTORY for t in built)
     assert temporal.two_stream.test_frames == cfg.two_stream.test_frames
+
+
+def _flow_dir(path):
+    path.mkdir(parents=True)
+    (path / "manifest.json").write_text("{}")  # ensure_flow checks only that it exists
+    return str(path)
+
+
+def test_multitask_variant_gets_the_second_dataset_and_the_spatial_stream_may_not(tmp_path):
+    from raylab import experiments
+    from raylab.two_stream import plan_streams, variant_name
+
+    cfg = experiments.load("two_stream_multitask", overrides={
+        "workdir": str(tmp_path), "temporal.flow_shards_dir": _flow_dir(tmp_path / "ucf"),
+        "multitask.flow_shards_dir": _flow_dir(tmp_path / "hmdb")})
+    spatial, temporal, (variant,) = plan_streams(cfg, progress=lambda _: None)
+    assert not spatial.multitask.enabled and not temporal.multitask.enabled
+    assert variant.multitask.enabled and variant.multitask.flow_shards_dir.endswith("hmdb")
+    assert variant.temporal == temporal.temporal and variant.name.endswith("-variant0")
+    assert cfg.two_stream.variant_svm
+    assert variant_name(cfg.two_stream.temporal_variants[0]) == "multitask.enabled=True"
+    with pytest.raises(ConfigError, match="multitask.enabled: expected false for "
+                                          "two_stream_multitask-spatial"):
+        plan_streams(apply_overrides(cfg, {"multitask.enabled": "true"}))
+
+
+def test_synthetic_hmdb51_is_only_made_beside_the_demo_flow(tmp_path):
+    from raylab import experiments
+    from raylab.two_stream import plan_streams
+
+    cfg = experiments.load("two_stream_multitask", overrides={
+        "workdir": str(tmp_path), "temporal.flow_shards_dir": _flow_dir(tmp_path / "ucf")})
+    with pytest.raises(ConfigError, match="multitask.flow_shards_dir: empty, and temporal"):
+        plan_streams(cfg, progress=lambda _: None)
+    with pytest.raises(ConfigError, match="multitask.flow_shards_dir: .*nowhere has no manif"):
+        plan_streams(apply_overrides(cfg, {"multitask.flow_shards_dir": "nowhere"}))

@@ -3,12 +3,14 @@ per video, 10 views of each (4 corners + centre, and their mirrors), softmax per
 
 A Ray Data actor holds the model (weights load once, on a GPU when there is one) and turns each
 sample row into 10 view rows, each carrying (video_id, frame index, view index); the driver
-gathers them into `ClipScores`, whose per-video mean is the average over all 250 views.
+gathers them into `ClipScores`, whose per-video mean is the average over all 250 views. A
+multi-task net's scores are each head's softmax side by side (split per dataset by task_scores).
 Training and checkpoint writing are not here: the weights come as a path to a state dict.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from raylab.data import columns as C
 from raylab.data.flow_augment import TEN_CROP_VIEWS, mirror, mirror_flow, ten_crop
 from raylab.eval.aggregate import ClipScores
 from raylab.models.build import StreamInput, build_model, stream_input
+from raylab.models.two_stream import task_softmax
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class ScorerSpec:
     stack_length: int
     pixel_mean: float
     pixel_scale: float
+    task_classes: tuple[int, ...] = ()
+    """A multi-task net's class count per dataset (summing to num_classes); () = one head."""
 
 
 class ViewScorer:
@@ -46,10 +51,13 @@ class ViewScorer:
         self.flow = stream_input(cfg.name) is StreamInput.FLOW
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model = build_model(cfg, num_classes=spec.num_classes, crop_px=spec.crop_px,
-                            stack_length=spec.stack_length)
+                            stack_length=spec.stack_length, task_classes=spec.task_classes)
         model.load_state_dict(torch.load(spec.weights_path, map_location="cpu",
                                          weights_only=True))
         self.model = model.to(self.device).eval()
+        # Chosen once: one softmax over every class, or one per head of a multi-task net.
+        self.softmax = (functools.partial(task_softmax, model) if spec.task_classes
+                        else functools.partial(torch.softmax, dim=1))
 
     def views(self, frames: torch.Tensor) -> torch.Tensor:
         """Sample inputs -> (B * 10, C, 1, crop, crop) model inputs, view-major per sample."""
@@ -67,7 +75,7 @@ class ViewScorer:
         # which counts them: the batch keeps one shape and nothing is lost silently.
         n, v = len(batch[C.LABEL]), len(TEN_CROP_VIEWS)
         frames = torch.from_numpy(np.array(batch[C.FRAMES])).to(self.device)
-        probs = torch.softmax(self.model(self.views(frames)), dim=1)
+        probs = self.softmax(self.model(self.views(frames)))
         return {
             C.VIDEO_ID: np.repeat(np.asarray(batch[C.VIDEO_ID], dtype=object), v),
             C.LABEL: np.repeat(np.asarray(batch[C.LABEL]), v),

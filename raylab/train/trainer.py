@@ -107,14 +107,15 @@ def check_input_settings(cfg: ExperimentConfig) -> None:
         if cfg.data.decode_on == DecodeSite.WORKER:
             raise ConfigError(f"data.decode_on: expected pipeline for model.name={model} (flow "
                               "stacks are built in the pipeline)")
-    elif cfg.multitask.flow_shards_dir:
-        raise ConfigError(f"multitask.flow_shards_dir: expected \"\" for model.name={model} "
+    elif cfg.multitask.enabled:
+        raise ConfigError(f"multitask.enabled: expected false for model.name={model} "
                           "(multi-task learning is for flow models)")
 
 
 def run_data(cfg: ExperimentConfig) -> RunData:
     """RGB clips or images from data.shards_dir, or for flow models stacks from
-    temporal.flow_shards_dir (and multitask.flow_shards_dir: both datasets in one stream)."""
+    temporal.flow_shards_dir (and with multitask.enabled multitask.flow_shards_dir: both datasets
+    in one stream)."""
     check_input_settings(cfg)
     if stream_input(cfg.model.name) is StreamInput.FLOW:
         return _flow_data(cfg)
@@ -147,7 +148,13 @@ def run_data(cfg: ExperimentConfig) -> RunData:
 def _flow_data(cfg: ExperimentConfig) -> RunData:
     """Flow stacks of temporal.flow_shards_dir, plus multitask.flow_shards_dir's with labels
     after the first dataset's (one joint label space, one head per dataset)."""
-    dirs = [d for d in (cfg.temporal.flow_shards_dir, cfg.multitask.flow_shards_dir) if d]
+    dirs = [cfg.temporal.flow_shards_dir]
+    if cfg.multitask.enabled:
+        if not cfg.multitask.flow_shards_dir:
+            raise ConfigError("multitask.flow_shards_dir: expected the second dataset's flow "
+                              "shards with multitask.enabled=true (write them with `raylab "
+                              "flow`; `raylab two-stream` makes the synthetic HMDB-51 set's)")
+        dirs.append(cfg.multitask.flow_shards_dir)
     sources: dict[str, list[FlowSource]] = {split: [] for split in SHARD_SPLITS}
     classes: list[str] = []
     task_classes, num_train = [], 0

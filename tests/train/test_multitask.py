@@ -1,6 +1,8 @@
 """Multi-task plumbing without Ray Train: the mixed flow stream, the loop's per-head loss and
 the per-dataset split of evaluation scores."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -64,14 +66,19 @@ def test_run_data_joins_both_datasets_and_refuses_rgb_models(
     cfg = ExperimentConfig(
         model=ModelConfig(name=ModelName.CNN_M_2048_TEMPORAL),
         temporal=TemporalConfig(flow_shards_dir=str(tiny_flow_shards)),
-        multitask=MultiTaskConfig(flow_shards_dir=str(tiny_hmdb_flow_shards)))
+        multitask=MultiTaskConfig(enabled=True, flow_shards_dir=str(tiny_hmdb_flow_shards)))
     data = run_data(cfg)
     assert data.task_classes == (4, 4) and data.num_train_videos == 16 + 8
     assert data.classes[0].startswith("ucf101/") and data.classes[4] == "hmdb51/box_down"
     single = run_data(ExperimentConfig(model=cfg.model, temporal=cfg.temporal))
     assert single.task_classes == () and len(single.classes) == 4
-    with pytest.raises(ConfigError, match="multitask.flow_shards_dir"):
+    # The second dataset is read only when multi-task is on (as temporal.* only by flow models).
+    off = dataclasses.replace(cfg.multitask, enabled=False)
+    assert run_data(dataclasses.replace(cfg, multitask=off)).task_classes == ()
+    with pytest.raises(ConfigError, match="multitask.enabled: expected false"):
         run_data(ExperimentConfig(multitask=cfg.multitask))
+    with pytest.raises(ConfigError, match="multitask.flow_shards_dir: expected the second"):
+        run_data(dataclasses.replace(cfg, multitask=MultiTaskConfig(enabled=True)))
     with pytest.raises(ConfigError, match="multitask.names"):
         MultiTaskConfig(names=("ucf101", "ucf101"))
 

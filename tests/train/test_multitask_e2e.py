@@ -35,7 +35,8 @@ def test_multitask_run_reports_both_datasets_and_sums_their_losses(
         scale=ScaleConfig(num_workers=2, decode_cpus=1, max_failures=0),
         track=TrackConfig(experiment="multitask"),
         temporal=TemporalConfig(flow_shards_dir=str(tiny_flow_shards), stack_length=4),
-        multitask=MultiTaskConfig(flow_shards_dir=str(tiny_hmdb_flow_shards)),
+        multitask=MultiTaskConfig(enabled=True,
+                                  flow_shards_dir=str(tiny_hmdb_flow_shards)),
     )
     result = fit(cfg, fresh=True)
     uri = result.tracking_uri
