@@ -106,7 +106,8 @@ def test_stats_summed_per_part_equal_one_pass_over_the_listing(ingested: Ingeste
     one_pass = PixelSums(SIZE_PX)
     for item in listing.items:
         if item.split == "train" and item.rel_path not in ingested.bad:
-            one_pass.add(decode_image((listing.image_dir / item.rel_path).read_bytes(), SIZE_PX))
+            image = Path(listing.image_dir) / item.rel_path
+            one_pass.add(decode_image(image.read_bytes(), SIZE_PX))
     expected = finish(one_pass)
     stats = read_pixel_stats(ingested.out.as_uri(), ingested.manifest)
     assert stats["num_images"] == expected.num_images == ingested.manifest["counts"]["train"]
