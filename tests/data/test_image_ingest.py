@@ -129,6 +129,19 @@ def test_output_uri_holds_the_manifest_it_returned(ingested: Ingested) -> None:
     assert modes == {"RGB", "L", "CMYK"}
 
 
+def test_a_file_uri_root_gives_the_same_shards(ingested: Ingested, tmp_path: Path) -> None:
+    # file:// takes the code path of s3:// and gs:// roots: listing and reading through pyarrow.
+    out = tmp_path / "out"
+    manifest = ingest_imagenet(ingested.raw.as_uri(), out, cfg=SMALL_PARTS, resize_px=SIZE_PX,
+                               progress=lambda _: None)
+    assert manifest == ingested.manifest  # counts, files, rejects, pixel statistics
+    for part in ingested.parts():
+        assert pq.read_table(out / part).to_pylist() == \
+            pq.read_table(ingested.out / part).to_pylist()
+    np.testing.assert_array_equal(read_pixel_stats(out, manifest)["mean_image"],
+                                  read_pixel_stats(ingested.out, manifest)["mean_image"])
+
+
 def test_broken_files_are_rejected_with_reasons_not_fatal(ingested: Ingested) -> None:
     reasons = {r["path"]: r["reason"] for r in ingested.manifest["rejected"]}
     assert set(ingested.bad) == set(reasons)
