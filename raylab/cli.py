@@ -32,8 +32,8 @@ def _ingest(args: argparse.Namespace) -> int:
     common = {"cfg": cfg, "address": args.address}
     # Keys must match the `dataset` choices in _parser (imported here: the CLI starts faster).
     run = {
-        "ucf101": lambda: ingest_ucf101(Path(args.root), args.split, args.out, **common),
-        "hmdb51": lambda: ingest_hmdb51(Path(args.root), args.split, args.out, **common),
+        "ucf101": lambda: ingest_ucf101(args.root, args.split, args.out, **common),
+        "hmdb51": lambda: ingest_hmdb51(args.root, args.split, args.out, **common),
         "sports1m": lambda: ingest_sports1m(args.root, args.out, **common),
     }[args.dataset]
     manifest = run()  # raises TooManyRejects (a ConfigError: exit 2) after writing the manifest
@@ -69,7 +69,7 @@ def _ingest_imagenet(args: argparse.Namespace, cfg: IngestConfig) -> int:
     from raylab.data.image_ingest import ingest_imagenet
 
     # raises TooManyRejects (a ConfigError: exit 2) after writing the manifest
-    manifest = ingest_imagenet(Path(args.root), args.out, cfg=cfg, resize_px=args.resize_px,
+    manifest = ingest_imagenet(args.root, args.out, cfg=cfg, resize_px=args.resize_px,
                                address=args.address)
     counts = manifest["counts"]
     print(f"ingest: {counts['train']} train / {counts['test']} val images -> {args.out} "
@@ -139,9 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True,
                    help="ucf101: holds UCF-101/ and ucfTrainTestlist/; hmdb51: holds the class "
                         "folders (brush_hair/, ...) and testTrainMulti_7030_splits/; sports1m: "
-                        "holds labels.txt, {train,test}_partition.txt and videos/ (may be an "
-                        "s3:// or gs:// URI); imagenet: holds LOC_synset_mapping.txt, train/, "
-                        "val/ (and LOC_val_solution.csv when val/ is flat)")
+                        "holds labels.txt, {train,test}_partition.txt and videos/; imagenet: "
+                        "holds LOC_synset_mapping.txt, train/, val/ (and LOC_val_solution.csv "
+                        "when val/ is flat). A path or an s3:// / gs:// / file:// URI")
     p.add_argument("--split", type=int, choices=[1, 2, 3], default=1,
                    help="official split (ucf101, hmdb51)")
     p.add_argument("--out", required=True, help="shards folder: a path or s3:// / gs:// URI")

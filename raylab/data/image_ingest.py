@@ -6,8 +6,9 @@ part_job.py, whose tasks read every listed JPEG and decode it in full in a child
 decoder that kills its process costs that one file), write its row, and sum a training part's
 pixels at the training resize (image_stats.PixelSums, saved beside the part's done record) ->
 the driver adds the training parts' sums into the pixel statistics -> the mean image, then the
-manifest (last: its presence means the shards are complete). The output is a local path or an
-s3:// / gs:// / file:// URI; the ImageNet root is a local folder (or one every node mounts).
+manifest (last: its presence means the shards are complete). The ImageNet root and the output
+are each a local path or an s3:// / gs:// / file:// URI; a task opens each image by its URI under
+the root's (query included), so it reads on any node what the driver listed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from raylab.data.part_job import (
     Plan,
     check_rejects,
     done_name,
-    file_uri,
     plan_parts,
     run_parts,
     start_output,
@@ -41,8 +41,10 @@ from raylab.data.shards import (
     SCHEMA_VERSION,
     DatasetKind,
     ShardWriter,
+    as_uri,
     filesystem,
     join,
+    join_uri,
     write_manifest,
 )
 from raylab.data.sources.imagenet import IMAGE_SUFFIX, ImageListing, read_imagenet
@@ -57,7 +59,7 @@ _SPLITS = ("train", "test")
 
 
 def ingest_imagenet(
-    root: Path, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
+    root: str | Path, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
     resize_px: int = DEFAULT_RESIZE_PX, progress: Callable[[str], None] = print,
     prepare: PrepareFn = prepare_image, address: str | None = None,
 ) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def ingest_imagenet(
     rejected."""
     if resize_px < 1:
         raise ConfigError(f"--resize-px: expected a positive pixel count, got {resize_px}")
-    listing = read_imagenet(Path(root))
+    listing = read_imagenet(root)
     start_output(out)
     listed_rejects = [{"path": p, "reason": r} for p, r in listing.rejected]
     progress(f"ingest: {len(listing.items)} images listed ({listing.val_layout} val/), "
@@ -108,12 +110,12 @@ def ingest_imagenet(
 
 def _plan_items(listing: ImageListing) -> list[dict[str, Any]]:
     fs, base = filesystem(listing.image_dir)
-    paths = [join(base, item.rel_path) for item in listing.items]
-    infos = fs.get_file_info(paths)
-    return [{"rel_path": item.rel_path, "uri": file_uri(fs, path), "split": item.split,
-             "size": max(info.size or 0, 0), "label": item.label,
+    infos = fs.get_file_info([join(base, item.rel_path) for item in listing.items])
+    image_dir = as_uri(listing.image_dir)
+    return [{"rel_path": item.rel_path, "uri": join_uri(image_dir, item.rel_path),
+             "split": item.split, "size": max(info.size or 0, 0), "label": item.label,
              "class_name": listing.classes[item.label]}
-            for item, path, info in zip(listing.items, paths, infos, strict=True)]
+            for item, info in zip(listing.items, infos, strict=True)]
 
 
 def _fingerprint(resize_px: int, items: list[dict[str, Any]]) -> list[Any]:

@@ -6,7 +6,8 @@ tasks read each video and validate it (probe; cut long videos into segments) in 
 s3:// / gs:// / file:// URIs. Every listed file that is not ingested is in manifest["rejected"]
 with its reason; a decoder that kills its process costs that one file (isolate.py). Rows of one
 part keep their videos' segments together (a part is written in one pass, never held whole in
-memory).
+memory). A part task opens each video by its URI, which keeps the root URI's query (e.g. s3's
+?endpoint_override=), so it reads on any node what the driver listed.
 """
 
 from __future__ import annotations
@@ -21,20 +22,15 @@ import pyarrow.fs as pafs
 from raylab.config import ConfigError, IngestConfig, to_dict
 from raylab.data import columns as C
 from raylab.data.isolate import IsolatedPool
-from raylab.data.part_job import (
-    Plan,
-    check_rejects,
-    file_uri,
-    plan_parts,
-    run_parts,
-    start_output,
-)
+from raylab.data.part_job import Plan, check_rejects, plan_parts, run_parts, start_output
 from raylab.data.shards import (
     SCHEMA_VERSION,
     ShardWriter,
     VideoProbe,
+    as_uri,
     filesystem,
     join,
+    join_uri,
     write_manifest,
 )
 from raylab.data.sources.hmdb51 import read_hmdb51
@@ -50,25 +46,25 @@ _ABSENT_SAMPLE = 20
 
 
 def ingest_ucf101(
-    root: Path, split: int, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
+    root: str | Path, split: int, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
     progress: Callable[[str], None] = print, prepare: PrepareFn = prepare_video,
     address: str | None = None,
 ) -> dict[str, Any]:
     """Shards of UCF-101 split `split` (1..3) under `out`; returns the manifest it wrote."""
-    listing = read_ucf101(Path(root), split)
-    return ingest_listing(listing, Path(root) / VIDEO_DIR, out, dataset="ucf101", split=split,
+    listing = read_ucf101(root, split)
+    return ingest_listing(listing, join_uri(root, VIDEO_DIR), out, dataset="ucf101", split=split,
                           cfg=cfg, progress=progress, prepare=prepare, address=address)
 
 
 def ingest_hmdb51(
-    root: Path, split: int, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
+    root: str | Path, split: int, out: str | Path, *, cfg: IngestConfig = IngestConfig(),
     progress: Callable[[str], None] = print, prepare: PrepareFn = prepare_video,
     address: str | None = None,
 ) -> dict[str, Any]:
     """Shards of HMDB-51 split `split` (1..3) under `out`; returns the manifest it wrote."""
-    listing = read_hmdb51(Path(root), split)
+    listing = read_hmdb51(root, split)
     progress(f"ingest: split {split} flags {len(listing.unused)} videos 0 (unused), left out")
-    return ingest_listing(listing, Path(root), out, dataset="hmdb51", split=split, cfg=cfg,
+    return ingest_listing(listing, root, out, dataset="hmdb51", split=split, cfg=cfg,
                           progress=progress, prepare=prepare, address=address)
 
 
@@ -126,14 +122,15 @@ def plan_shards(
     """Parts per split (part_job.plan_parts), sized by the videos' source bytes."""
     fs, base = filesystem(videos)
     infos = fs.get_file_info([join(base, item.rel_path) for item in items])
-    planned = [_plan_item(item, fs, join(base, item.rel_path), max(info.size or 0, 0))
+    uri = as_uri(videos)
+    planned = [_plan_item(item, join_uri(uri, item.rel_path), max(info.size or 0, 0))
                for item, info in zip(items, infos, strict=True)]
     return plan_parts(planned, splits, target_bytes=cfg.shard_target_mb * 2**20, seed=cfg.seed,
                       fingerprint=partial(_fingerprint, segment_s), segment_s=segment_s)
 
 
-def _plan_item(item: VideoItem, fs: pafs.FileSystem, path: str, size: int) -> dict[str, Any]:
-    return {"rel_path": item.rel_path, "uri": file_uri(fs, path), "split": item.split,
+def _plan_item(item: VideoItem, uri: str, size: int) -> dict[str, Any]:
+    return {"rel_path": item.rel_path, "uri": uri, "split": item.split,
             "size": size, "video_id": item.video_id, "labels": list(item.labels),
             "class_name": item.class_name, "group": item.group}
 

@@ -78,13 +78,6 @@ def plan_parts(
     return plans
 
 
-def file_uri(fs: pafs.FileSystem, path: str) -> str:
-    """The URI of `path` in `fs`, which a task on any node opens with shards.filesystem."""
-    if fs.type_name == "local":
-        return Path(path).as_uri()
-    return f"{fs.type_name}://{path}"
-
-
 def done_name(plan: Plan) -> str:
     return f"{DONE_DIR}/{plan['name'].replace('/', '-')}.json"
 

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import av
 import pyarrow as pa
@@ -155,11 +156,27 @@ def _decodes(packet: av.Packet) -> bool:
         raise BadVideo(f"cannot decode first frame: {err.strerror or err}") from None
 
 
+def as_uri(location: str | Path) -> str:
+    """`location` as a URI: a local path becomes an absolute file:// URI (so a process with
+    another working directory, e.g. a Ray task, finds the same file); a URI stays as it is."""
+    text = str(location)
+    return text if "://" in text else Path(text).resolve().as_uri()
+
+
+def join_uri(location: str | Path, *parts: str) -> str:
+    """`location/part/...`, of the same kind as `location`: a local path stays a path; in a URI
+    the parts are percent-encoded (real file names hold '#', '?', '%') and its query, such as
+    s3's ?endpoint_override=..., stays last, so the result opens with the same options."""
+    text = str(location)
+    if "://" not in text:
+        return join(text, *parts)
+    head, mark, query = text.partition("?")
+    return join(head, *(quote(p) for p in parts)) + mark + query
+
+
 def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
     """(pyarrow filesystem, path inside it) for a local path, file://, s3:// or gs:// URI."""
-    text = str(uri)
-    if "://" not in text:
-        text = Path(text).resolve().as_uri()  # from_uri takes absolute local paths only as URIs
+    text = as_uri(uri)  # from_uri takes absolute local paths only as URIs
     try:
         return pafs.FileSystem.from_uri(text)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:

@@ -130,7 +130,8 @@ def test_items_labels_and_unused_with_trailing_spaces_and_crlf(tmp_path: Path) -
     files = [f"brush_hair/{BRUSH[0]}", f"brush_hair/{BRUSH[1]}",
              f"cartwheel/{WHEEL[0]}", f"cartwheel/{WHEEL[1]}"]  # the unused one is not on disk
     for eol in ("\n", "\r\n"):
-        listing = read_hmdb51(_hand_layout(tmp_path / eol.encode().hex(), lines, files, eol), 3)
+        root = _hand_layout(tmp_path / eol.encode().hex(), lines, files, eol)
+        listing = read_hmdb51(root, 3)
         assert listing.classes == ["brush_hair", "cartwheel"]
         assert listing.items == [
             VideoItem(f"brush_hair/{BRUSH[0]}", "brush_hair", 0, "train", 0),
@@ -140,6 +141,8 @@ def test_items_labels_and_unused_with_trailing_spaces_and_crlf(tmp_path: Path) -
         ]
         assert listing.unused == [f"brush_hair/{BRUSH[2]}"]
         assert listing.missing == [] and listing.duplicates == []
+        # The same root as a URI: names with '#', '(' and '&' are listed alike.
+        assert read_hmdb51(root.as_uri(), 3) == listing
 
 
 def test_missing_and_duplicate_entries_are_reported(tmp_path: Path) -> None:
@@ -282,6 +285,17 @@ def test_rows_and_manifest(ingested: Ingested) -> None:
     assert on_disk == ingested.manifest == read_manifest(ingested.out)
     assert (on_disk["dataset"], on_disk["split"], on_disk["classes"]) == (
         "hmdb51", 1, ingested.classes)
+
+
+def test_a_file_uri_root_gives_the_same_shards(ingested: Ingested, tmp_path: Path) -> None:
+    # file:// takes the code path of s3:// and gs:// roots: listing and reading through pyarrow.
+    manifest = ingest_hmdb51(ingested.root.as_uri(), 1, tmp_path / "out",
+                             cfg=IngestConfig(max_reject_fraction=1.0), progress=lambda _: None)
+    assert manifest == ingested.manifest  # counts, files, rejects with their reasons
+    for files in manifest["files"].values():
+        for f in files:
+            assert pq.read_table(tmp_path / "out" / f).to_pylist() == \
+                pq.read_table(ingested.out / f).to_pylist()
 
 
 def test_shard_rows_decode_into_clips(ingested: Ingested) -> None:

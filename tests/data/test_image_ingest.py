@@ -106,7 +106,8 @@ def test_stats_summed_per_part_equal_one_pass_over_the_listing(ingested: Ingeste
     one_pass = PixelSums(SIZE_PX)
     for item in listing.items:
         if item.split == "train" and item.rel_path not in ingested.bad:
-            one_pass.add(decode_image((listing.image_dir / item.rel_path).read_bytes(), SIZE_PX))
+            image = Path(listing.image_dir) / item.rel_path
+            one_pass.add(decode_image(image.read_bytes(), SIZE_PX))
     expected = finish(one_pass)
     stats = read_pixel_stats(ingested.out.as_uri(), ingested.manifest)
     assert stats["num_images"] == expected.num_images == ingested.manifest["counts"]["train"]
@@ -126,6 +127,19 @@ def test_output_uri_holds_the_manifest_it_returned(ingested: Ingested) -> None:
     modes = {Image.open(io.BytesIO(r[C.IMAGE_BYTES])).mode
              for split in ("train", "test") for r in _rows(ingested.out, split)}
     assert modes == {"RGB", "L", "CMYK"}
+
+
+def test_a_file_uri_root_gives_the_same_shards(ingested: Ingested, tmp_path: Path) -> None:
+    # file:// takes the code path of s3:// and gs:// roots: listing and reading through pyarrow.
+    out = tmp_path / "out"
+    manifest = ingest_imagenet(ingested.raw.as_uri(), out, cfg=SMALL_PARTS, resize_px=SIZE_PX,
+                               progress=lambda _: None)
+    assert manifest == ingested.manifest  # counts, files, rejects, pixel statistics
+    for part in ingested.parts():
+        assert pq.read_table(out / part).to_pylist() == \
+            pq.read_table(ingested.out / part).to_pylist()
+    np.testing.assert_array_equal(read_pixel_stats(out, manifest)["mean_image"],
+                                  read_pixel_stats(ingested.out, manifest)["mean_image"])
 
 
 def test_broken_files_are_rejected_with_reasons_not_fatal(ingested: Ingested) -> None:

@@ -1,6 +1,8 @@
 """ILSVRC-2012 layout: both val layouts, class order, rejects, JPEG checks, RGB decode."""
 
+import dataclasses
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +11,12 @@ from PIL import Image
 from raylab.config import ConfigError
 from raylab.data.decode import DecodeError
 from raylab.data.image_decode import BadImage, decode_image, probe_jpeg
-from raylab.data.sources.imagenet import MAPPING_FILE, read_imagenet, read_synset_mapping
+from raylab.data.sources.imagenet import (
+    KAGGLE_IMAGE_DIR,
+    MAPPING_FILE,
+    read_imagenet,
+    read_synset_mapping,
+)
 from raylab.data.sources.synthetic_images import (
     DigitsSpec,
     digit_wnid,
@@ -36,6 +43,23 @@ def test_listing_labels_every_image_by_the_mapping(tmp_path, val_in_folders):
         assert listing.classes[item.label] == item.wnid
     # every digit has its one val image, whatever the layout says where the label comes from
     assert sorted(i.label for i in by_split["test"]) == list(range(10))
+    by_uri = read_imagenet(tmp_path.as_uri())
+    assert by_uri == dataclasses.replace(listing, image_dir=tmp_path.as_uri())
+
+
+def test_images_under_the_kaggle_folders_are_listed_the_same(tmp_path):
+    write_digits_imagenet(tmp_path / "plain", SPEC)
+    plain = read_imagenet(tmp_path / "plain")
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(tmp_path / "plain", kaggle)
+    (kaggle / KAGGLE_IMAGE_DIR).mkdir(parents=True)
+    for sub in ("train", "val"):
+        (kaggle / sub).rename(kaggle / KAGGLE_IMAGE_DIR / sub)
+    for root, image_dir in [(kaggle, str(kaggle / KAGGLE_IMAGE_DIR)),
+                            (kaggle.as_uri(), (kaggle / KAGGLE_IMAGE_DIR).as_uri())]:
+        listing = read_imagenet(root)
+        assert listing == dataclasses.replace(plain, image_dir=image_dir)
+        assert all((kaggle / KAGGLE_IMAGE_DIR / i.rel_path).is_file() for i in listing.items)
 
 
 def test_a_digit_subset_is_a_dataset_of_its_own_classes(tmp_path):
@@ -99,6 +123,8 @@ def test_a_bad_mapping_is_a_one_line_error(tmp_path, text, fragment):
 def test_missing_root_mapping_or_labels_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         read_imagenet(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="nope: expected an ImageNet root directory"):
+        read_imagenet((tmp_path / "nope").as_uri())
     write_digits_imagenet(tmp_path, SPEC)
     (tmp_path / "LOC_val_solution.csv").unlink()
     with pytest.raises(ConfigError, match="LOC_val_solution.csv: expected ImageNet's val labels"):

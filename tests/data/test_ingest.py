@@ -132,11 +132,25 @@ def test_a_rerun_skips_finished_parts_and_redoes_a_lost_one(ingested: Ingested) 
     assert [f for f in before if after[f] != before[f]] == [lost]
 
 
+def test_a_file_uri_root_gives_the_same_shards(ingested: Ingested, tmp_path: Path) -> None:
+    # file:// takes the code path of s3:// and gs:// roots: listing and reading through pyarrow.
+    manifest = ingest_ucf101(ingested.root.as_uri(), 1, tmp_path / "out", cfg=SMALL_PARTS,
+                             progress=lambda _: None)
+    assert manifest == ingested.manifest  # counts, files, rejects with their reasons
+    for files in manifest["files"].values():
+        for f in files:
+            assert pq.read_table(tmp_path / "out" / f).to_pylist() == \
+                pq.read_table(ingested.out / f).to_pylist()
+
+
 def test_missing_root_and_bad_split_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "nope"))):
         ingest_ucf101(tmp_path / "nope", 1, tmp_path / "out", progress=lambda _: None)
     with pytest.raises(ConfigError, match="split: expected 1, 2 or 3"):
         ingest_ucf101(tmp_path, 4, tmp_path / "out", progress=lambda _: None)
+    nowhere = (tmp_path / "nope").as_uri()
+    with pytest.raises(ConfigError, match=re.escape(f"{nowhere}: expected a UCF-101 root")):
+        ingest_ucf101(nowhere, 1, tmp_path / "out", progress=lambda _: None)
 
 
 def test_all_rejected_is_a_config_error(ray_session, tmp_path: Path) -> None:

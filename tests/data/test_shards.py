@@ -19,7 +19,9 @@ from raylab.data.shards import (
     SHARD_SCHEMA,
     BadVideo,
     ShardWriter,
+    as_uri,
     filesystem,
+    join_uri,
     probe_video,
     read_manifest,
     write_manifest,
@@ -148,3 +150,19 @@ def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / C.MANIFEST).write_text(json.dumps({**manifest, "schema_version": 1}))
     with pytest.raises(ConfigError, match="schema_version 1"):
         read_manifest(tmp_path)
+
+
+def test_join_uri_keeps_the_kind_the_query_and_odd_file_names(tmp_path: Path) -> None:
+    name = "#122_Tips_&_Tricks (1) 100%?.avi"  # HMDB-51-like: '#', '?', '%' end a URI's path
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / name).write_bytes(b"video")
+    assert join_uri(str(tmp_path), "videos", name) == f"{tmp_path}/videos/{name}"  # a path
+    for location in (tmp_path, tmp_path.as_uri(), as_uri(tmp_path)):
+        fs, path = filesystem(join_uri(location, "videos", name))
+        with fs.open_input_stream(path) as f:
+            assert f.read() == b"video"
+    # s3 options such as the region stay in the query, after the joined path.
+    uri = join_uri("s3://bucket/raw/?region=eu-west-1", "a b#1.avi")
+    assert uri == "s3://bucket/raw/a%20b%231.avi?region=eu-west-1"
+    fs, path = filesystem(uri)
+    assert (path, fs.region) == ("bucket/raw/a b#1.avi", "eu-west-1")

@@ -8,22 +8,28 @@ directly under the root or under `ILSVRC/Data/CLS-LOC/`):
         token of PredictionString), or val/<wnid>/<file>.JPEG (already sorted into folders)
 ILSVRC's val set is the test split here (its test labels are not public). Unusable entries (a
 wnid not in the mapping, a csv row naming a missing file, a duplicate) are rejected with a
-reason, never fatal; a missing or malformed mapping is a one-line ConfigError. This module does
-not open images (ingest decodes them).
+reason, never fatal; a missing or malformed mapping is a one-line ConfigError. The root is a
+local path or a file://, s3:// or gs:// URI (read through sources/tree.py). This module does not
+open images (ingest decodes them).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+import pyarrow.fs as pafs
 
 from raylab.config import ConfigError
+from raylab.data.shards import filesystem, join, join_uri
+from raylab.data.sources.tree import entries, is_dir, read_text
 
 MAPPING_FILE = "LOC_synset_mapping.txt"
 VAL_SOLUTION_FILE = "LOC_val_solution.csv"
-KAGGLE_IMAGE_DIR = Path("ILSVRC") / "Data" / "CLS-LOC"
+KAGGLE_IMAGE_DIR = "ILSVRC/Data/CLS-LOC"
 IMAGE_SUFFIX = ".JPEG"
 _WNID_RE = re.compile(r"n\d{8}")
 
@@ -47,8 +53,9 @@ class ImageListing:
     """WordNet ids in LOC_synset_mapping.txt order (label i is classes[i])."""
     class_names: list[str]
     """The mapping's description of each class, e.g. "tench, Tinca tinca"."""
-    image_dir: Path
-    """The folder holding train/ and val/ (rel paths are relative to it)."""
+    image_dir: str
+    """The folder holding train/ and val/ (rel paths are relative to it): the root, or its
+    KAGGLE_IMAGE_DIR, a local path or a URI as the root was given."""
     val_layout: str = "flat"
     """"flat" (labels from LOC_val_solution.csv) or "folders" (val/<wnid>/)."""
     items: list[ImageItem] = field(default_factory=list)
@@ -56,37 +63,41 @@ class ImageListing:
     """(path, reason) for every listed or found entry that is not in `items`."""
 
 
-def read_imagenet(root: Path) -> ImageListing:
+def read_imagenet(root: str | Path) -> ImageListing:
     """List train/ and val/ under `root` against LOC_synset_mapping.txt."""
-    root = Path(root)
-    if not root.is_dir():
+    fs, base = filesystem(root)
+    if not is_dir(fs, base):
         raise ConfigError(f"{root}: expected an ImageNet root directory (holding {MAPPING_FILE}, "
                           "train/ and val/), but it does not exist")
-    classes, names = read_synset_mapping(root / MAPPING_FILE)
-    image_dir = root if (root / "train").is_dir() else root / KAGGLE_IMAGE_DIR
+    classes, names = read_synset_mapping(join_uri(root, MAPPING_FILE))
+    kaggle = not is_dir(fs, join(base, "train"))
+    images = join(base, KAGGLE_IMAGE_DIR) if kaggle else base
     for sub in ("train", "val"):
-        if not (image_dir / sub).is_dir():
+        if not is_dir(fs, join(images, sub)):
             raise ConfigError(f"{root}: expected a {sub}/ directory (or {KAGGLE_IMAGE_DIR}/{sub}/)")
+    image_dir = join_uri(root, *KAGGLE_IMAGE_DIR.split("/")) if kaggle else str(root)
     listing = ImageListing(classes=classes, class_names=names, image_dir=image_dir)
     label = {wnid: i for i, wnid in enumerate(classes)}
-    _list_folders(image_dir, "train", "train", label, listing, check_name=True)
-    if any(p.is_dir() for p in (image_dir / "val").iterdir()):
+    _list_folders(fs, images, "train", "train", label, listing, check_name=True)
+    if any(i.type == pafs.FileType.Directory for i in entries(fs, join(images, "val"))):
         listing.val_layout = "folders"
-        _list_folders(image_dir, "val", "test", label, listing, check_name=False)
+        _list_folders(fs, images, "val", "test", label, listing, check_name=False)
     else:
-        _list_flat_val(image_dir, root / VAL_SOLUTION_FILE, label, listing)
+        _list_flat_val(fs, images, join(base, VAL_SOLUTION_FILE), label, listing)
     listing.rejected.sort()
     return listing
 
 
-def read_synset_mapping(path: Path) -> tuple[list[str], list[str]]:
-    """(wnids, descriptions) in file order; a malformed or repeated line is a ConfigError."""
-    if not path.is_file():
+def read_synset_mapping(path: str | Path) -> tuple[list[str], list[str]]:
+    """(wnids, descriptions) in file order from `path` (a local path or a URI); a malformed or
+    repeated line is a ConfigError."""
+    fs, inside = filesystem(path)
+    text = read_text(fs, inside)
+    if text is None:
         raise ConfigError(f"{path}: expected ImageNet's class list ('<wnid> <names>' per line), "
                           "but it does not exist")
     wnids: list[str] = []
     names: list[str] = []
-    text = path.read_text(encoding="utf-8", errors="replace")
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -104,48 +115,51 @@ def read_synset_mapping(path: Path) -> tuple[list[str], list[str]]:
 
 
 def _list_folders(
-    image_dir: Path, sub: str, split: str, label: dict[str, int], listing: ImageListing, *,
-    check_name: bool,
+    fs: pafs.FileSystem, images: str, sub: str, split: str, label: dict[str, int],
+    listing: ImageListing, *, check_name: bool,
 ) -> None:
     """Every file in <sub>/<wnid>/; train names must start with their folder's wnid."""
-    for entry in sorted((image_dir / sub).iterdir()):
-        rel_dir = f"{sub}/{entry.name}"
-        if not entry.is_dir():
+    for entry in entries(fs, join(images, sub)):
+        wnid = entry.base_name
+        rel_dir = f"{sub}/{wnid}"
+        if entry.type != pafs.FileType.Directory:
             listing.rejected.append((rel_dir, f"not in a class folder ({sub}/<wnid>/)"))
             continue
-        if entry.name not in label:
-            for f in sorted(entry.iterdir()):
+        if wnid not in label:
+            for f in entries(fs, entry.path):
                 listing.rejected.append(
-                    (f"{rel_dir}/{f.name}", f"folder {entry.name} is not in {MAPPING_FILE}"))
+                    (f"{rel_dir}/{f.base_name}", f"folder {wnid} is not in {MAPPING_FILE}"))
             continue
-        for f in sorted(entry.iterdir()):
-            rel = f"{rel_dir}/{f.name}"
-            if not f.is_file() or f.suffix != IMAGE_SUFFIX:
+        for f in entries(fs, entry.path):
+            rel = f"{rel_dir}/{f.base_name}"
+            if f.type != pafs.FileType.File or PurePosixPath(f.base_name).suffix != IMAGE_SUFFIX:
                 listing.rejected.append((rel, f"expected a {IMAGE_SUFFIX} file"))
-            elif check_name and not f.name.startswith(entry.name + "_"):
+            elif check_name and not f.base_name.startswith(wnid + "_"):
                 listing.rejected.append(
-                    (rel, f"file name does not start with its folder's wnid {entry.name}_"))
+                    (rel, f"file name does not start with its folder's wnid {wnid}_"))
             else:
-                listing.items.append(ImageItem(rel, entry.name, label[entry.name], split))
+                listing.items.append(ImageItem(rel, wnid, label[wnid], split))
 
 
 def _list_flat_val(
-    image_dir: Path, solution: Path, label: dict[str, int], listing: ImageListing,
+    fs: pafs.FileSystem, images: str, solution: str, label: dict[str, int],
+    listing: ImageListing,
 ) -> None:
     """val/<ImageId>.JPEG labelled by LOC_val_solution.csv; files it does not list are rejected."""
-    if not solution.is_file():
+    text = read_text(fs, solution)
+    if text is None:
         raise ConfigError(f"{solution}: expected ImageNet's val labels ('ImageId,PredictionString'"
                           ") because val/ is flat, but it does not exist")
-    on_disk = {p.name for p in (image_dir / "val").iterdir() if p.is_file()}
+    on_disk = {i.base_name for i in entries(fs, join(images, "val"))
+               if i.type == pafs.FileType.File}
     listed: dict[str, str] = {}
-    with solution.open(encoding="utf-8", errors="replace", newline="") as f:
-        rows = list(csv.reader(f))
+    rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="": csv sees CRLF itself
     if not rows or [c.strip() for c in rows[0][:2]] != ["ImageId", "PredictionString"]:
         got = rows[0] if rows else "an empty file"
         raise ConfigError(
             f"{solution}:1: expected the header 'ImageId,PredictionString', got {got}")
     for n, row in enumerate(rows[1:], 2):
-        where = f"{solution.name}:{n}"
+        where = f"{VAL_SOLUTION_FILE}:{n}"
         if not row or not any(c.strip() for c in row):
             continue
         image_id = row[0].strip()

@@ -5,7 +5,8 @@ classes; ~5% of videos have several labels). The videos are whatever the user do
 `<YouTube id>.<ext>` in `videos/` (or a folder given); listed videos not there are counted as
 absent, not rejected: YouTube removes videos all the time. Upstream has no val split, so a seeded
 `val_fraction` of the train list is held out, chosen per id (a video stays in its split however
-many others get downloaded). Paths may be local or URIs of any pyarrow filesystem.
+many others get downloaded). Paths may be local or URIs of any pyarrow filesystem (read through
+sources/tree.py).
 This module does not open videos (ingest probes and cuts them).
 """
 
@@ -18,8 +19,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from raylab.config import ConfigError
-from raylab.data.shards import filesystem, join
+from raylab.data.shards import filesystem, join, join_uri
 from raylab.data.sources.listing import VideoItem, VideoListing
+from raylab.data.sources.tree import entries, is_dir, read_text
 
 LABELS_FILE = "labels.txt"
 PARTITIONS = {"train": "train_partition.txt", "test": "test_partition.txt"}
@@ -34,11 +36,11 @@ def read_sports1m(
 ) -> tuple[VideoListing, str]:
     """(listing of train/val/test, the videos folder) from the files under `root`."""
     fs, base = filesystem(root)
-    if fs.get_file_info(base).type != pafs.FileType.Directory:
+    if not is_dir(fs, base):
         raise ConfigError(f"{root}: expected a Sports-1M root directory (holding {LABELS_FILE}, "
                           f"{PARTITIONS['train']}, {PARTITIONS['test']}), but it does not exist")
     classes = _read_labels(fs, join(base, LABELS_FILE))
-    video_dir = str(videos) if videos is not None else join(str(root).rstrip("/"), VIDEO_DIR)
+    video_dir = str(videos) if videos is not None else join_uri(root, VIDEO_DIR)
     downloaded = _index_videos(video_dir)
     listing = VideoListing(classes=classes)
     seen: dict[str, str] = {}
@@ -70,11 +72,9 @@ def _held_out(video_id: str, fraction: float, seed: int) -> bool:
 
 
 def _read_text(fs: pafs.FileSystem, path: str, what: str) -> list[tuple[int, str]]:
-    try:
-        with fs.open_input_stream(path) as f:
-            text = f.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: expected the Sports-1M {what}, but it does not exist") from None
+    text = read_text(fs, path)
+    if text is None:
+        raise ConfigError(f"{path}: expected the Sports-1M {what}, but it does not exist")
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
@@ -106,8 +106,7 @@ def _read_partition(fs: pafs.FileSystem, path: str) -> list[tuple[str, str, list
 def _index_videos(video_dir: str) -> dict[str, str]:
     """{YouTube id: file name} of the downloads (first by name when one id has several files)."""
     fs, base = filesystem(video_dir)
-    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    names = sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File)
+    names = [i.base_name for i in entries(fs, base) if i.type == pafs.FileType.File]
     found: dict[str, str] = {}
     for name in names:
         stem, dot, ext = name.rpartition(".")

@@ -3,7 +3,8 @@
 Returns what one official split (1..3) says: classes in classInd.txt order, one item per listed
 video, and the listed files that are missing, listed twice or labelled with a class classInd.txt
 does not have, or contradicts (each reported as a reject, never silently dropped). A malformed
-line is an error naming file:line. This module does not open videos (ingest probes them).
+line is an error naming file:line. `root` is a local path or a file://, s3:// or gs:// URI
+(read through sources/tree.py). This module does not open videos (ingest probes them).
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyarrow.fs as pafs
+
 from raylab.config import ConfigError
+from raylab.data.shards import filesystem, join
 from raylab.data.sources.listing import VideoItem, VideoListing
+from raylab.data.sources.tree import files_under, is_dir, read_text
 
 VIDEO_DIR = "UCF-101"
 LISTS_DIR = "ucfTrainTestlist"
@@ -22,23 +27,24 @@ SPLITS = (1, 2, 3)
 _FILE_RE = re.compile(r"v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi")
 
 
-def read_ucf101(root: Path, split: int) -> VideoListing:
+def read_ucf101(root: str | Path, split: int) -> VideoListing:
     """Parse classInd.txt and trainlist0{split}.txt / testlist0{split}.txt under `root`."""
-    root = Path(root)
     if isinstance(split, bool) or split not in SPLITS:
         raise ConfigError(f"split: expected 1, 2 or 3 (UCF-101's official splits), got {split!r}")
-    if not root.is_dir():
+    fs, base = filesystem(root)
+    if not is_dir(fs, base):
         raise ConfigError(f"{root}: expected a UCF-101 root directory (holding {VIDEO_DIR}/ and "
                           f"{LISTS_DIR}/), but it does not exist")
     for sub in (VIDEO_DIR, LISTS_DIR):
-        if not (root / sub).is_dir():
+        if not is_dir(fs, join(base, sub)):
             raise ConfigError(f"{root}: expected a {sub}/ directory in the UCF-101 root")
-    lists = root / LISTS_DIR
-    listing = VideoListing(classes=_read_class_index(lists / "classInd.txt"))
+    lists = join(base, LISTS_DIR)
+    listing = VideoListing(classes=_read_class_index(fs, join(lists, "classInd.txt")))
+    on_disk = files_under(fs, join(base, VIDEO_DIR))
     seen: dict[str, str] = {}
     for kind in ("train", "test"):
-        path = lists / f"{kind}list0{split}.txt"
-        for where, rel, cls, group, problem in _read_split_list(path, kind, listing.classes):
+        path = join(lists, f"{kind}list0{split}.txt")
+        for where, rel, cls, group, problem in _read_split_list(fs, path, kind, listing.classes):
             if problem:
                 listing.invalid.append((rel, f"{problem} (listed at {where})"))
                 continue
@@ -46,7 +52,7 @@ def read_ucf101(root: Path, split: int) -> VideoListing:
                 listing.duplicates.append((rel, f"duplicate entry: {where} repeats {seen[rel]}"))
                 continue
             seen[rel] = where
-            if not (root / VIDEO_DIR / rel).is_file():
+            if rel not in on_disk:
                 listing.missing.append((rel, f"missing file (listed at {where})"))
                 continue
             label = listing.classes.index(cls)
@@ -54,17 +60,17 @@ def read_ucf101(root: Path, split: int) -> VideoListing:
     return listing
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
+def _lines(fs: pafs.FileSystem, path: str) -> list[tuple[int, str]]:
     """(1-based line number, stripped text) of the non-blank lines; CRLF or LF endings."""
-    if not path.is_file():
+    text = read_text(fs, path)
+    if text is None:
         raise ConfigError(f"{path}: expected this UCF-101 list file, but it does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")  # universal newlines: CRLF ok
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _read_class_index(path: Path) -> list[str]:
+def _read_class_index(fs: pafs.FileSystem, path: str) -> list[str]:
     classes: list[str] = []
-    for n, line in _lines(path):
+    for n, line in _lines(fs, path):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise ConfigError(f"{path}:{n}: expected '<index> <ClassName>', got {line!r}")
@@ -80,13 +86,13 @@ def _read_class_index(path: Path) -> list[str]:
 
 
 def _read_split_list(
-    path: Path, kind: str, classes: list[str],
+    fs: pafs.FileSystem, path: str, kind: str, classes: list[str],
 ) -> list[tuple[str, str, str, int, str]]:
     """(file:line, rel path, class name, group, problem) per line; problem is "" or why the
     entry's label is unusable. Train lines carry the 1-based label; test lines are a path only
     (a label there, if any, is checked the same way)."""
     out = []
-    for n, line in _lines(path):
+    for n, line in _lines(fs, path):
         where = f"{path}:{n}"
         parts = line.split()
         if len(parts) not in ((2,) if kind == "train" else (1, 2)):
