@@ -12,22 +12,17 @@ Expected: the nets that see motion (early, late, slow) far above the frame-only 
 """
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
+from raylab import experiments
 from raylab.config import ExperimentConfig, SweepConfig, TrackConfig
 
 MODELS = ("single_frame", "early_fusion", "late_fusion", "slow_fusion", "multires")
 
 
-def _fusion():
-    # The recipe lives in karpathy_fusion.py; load it by path (experiments are files, not a
-    # package) so both tables always share it.
-    path = Path(__file__).with_name("karpathy_fusion.py")
-    spec = importlib.util.spec_from_file_location("karpathy_fusion", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# The recipe lives in karpathy_fusion.py, loaded by path like any experiment file, so both
+# tables always share it.
+RECIPE = str(Path(__file__).with_name("karpathy_fusion.py"))
 
 
 def _table(cfg: ExperimentConfig, name: str) -> ExperimentConfig:
@@ -40,8 +35,8 @@ def _table(cfg: ExperimentConfig, name: str) -> ExperimentConfig:
 
 
 def config() -> ExperimentConfig:
-    return _table(_fusion().config(), "karpathy_table")
+    return _table(experiments.load(RECIPE), "karpathy_table")
 
 
 def smoke() -> ExperimentConfig:
-    return _table(_fusion().smoke(), "karpathy_table_smoke")
+    return _table(experiments.load(RECIPE, smoke=True), "karpathy_table_smoke")

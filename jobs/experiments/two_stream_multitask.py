@@ -34,22 +34,17 @@ baseline, so the paper's main multi-task gain (on HMDB-51) is not tested.
 """
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
+from raylab import experiments
 from raylab.config import ExperimentConfig, TrackConfig
 
 # The single-task temporal stream stays two_stream's; the variant adds the second dataset.
 VARIANTS = ((("multitask.enabled", True),),)
 
 
-def _two_stream():
-    # The recipe lives in two_stream.py; loaded by path (experiments are files, not a package).
-    path = Path(__file__).with_name("two_stream.py")
-    spec = importlib.util.spec_from_file_location("two_stream_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# The recipe lives in two_stream.py, loaded by path like any experiment file.
+RECIPE = str(Path(__file__).with_name("two_stream.py"))
 
 
 def _multitask(cfg: ExperimentConfig, name: str) -> ExperimentConfig:
@@ -62,8 +57,8 @@ def _multitask(cfg: ExperimentConfig, name: str) -> ExperimentConfig:
 
 
 def config() -> ExperimentConfig:
-    return _multitask(_two_stream().config(), "two_stream_multitask")
+    return _multitask(experiments.load(RECIPE), "two_stream_multitask")
 
 
 def smoke() -> ExperimentConfig:
-    return _multitask(_two_stream().smoke(), "two_stream_multitask_smoke")
+    return _multitask(experiments.load(RECIPE, smoke=True), "two_stream_multitask_smoke")

@@ -34,9 +34,9 @@ seed), so this table does not reproduce the paper's ordering of L or of stacking
 """
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
+from raylab import experiments
 from raylab.config import ExperimentConfig, TrackConfig
 
 VARIANTS = (
@@ -49,13 +49,8 @@ VARIANTS = (
 )
 
 
-def _two_stream():
-    # The recipe lives in two_stream.py; loaded by path (experiments are files, not a package).
-    path = Path(__file__).with_name("two_stream.py")
-    spec = importlib.util.spec_from_file_location("two_stream_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# The recipe lives in two_stream.py, loaded by path like any experiment file.
+RECIPE = str(Path(__file__).with_name("two_stream.py"))
 
 
 def _table(cfg: ExperimentConfig, name: str, variants) -> ExperimentConfig:
@@ -65,9 +60,9 @@ def _table(cfg: ExperimentConfig, name: str, variants) -> ExperimentConfig:
 
 
 def config() -> ExperimentConfig:
-    return _table(_two_stream().config(), "two_stream_table", VARIANTS)
+    return _table(experiments.load(RECIPE), "two_stream_table", VARIANTS)
 
 
 def smoke() -> ExperimentConfig:
     # One variant of each kind of change keeps the smoke short.
-    return _table(_two_stream().smoke(), "two_stream_table_smoke", VARIANTS[3:4])
+    return _table(experiments.load(RECIPE, smoke=True), "two_stream_table_smoke", VARIANTS[3:4])

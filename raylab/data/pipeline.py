@@ -129,9 +129,11 @@ def _eval_plan(video_id: str, video_frames: int, epoch: int, **kw) -> list[list[
 
 def _decoded(items: list[dict], plan: Planner, req: ClipRequest) -> ray.data.Dataset:
     if req.decode_on == DecodeSite.WORKER:
-        return _per_row_group(items, _plan_row_groups, plan=plan)
-    return _per_row_group(items, _decode_row_groups, plan=plan, size_px=req.size_px,
-                          backend=req.decode_backend)
+        rows = functools.partial(_planned_rows, plan=plan)
+    else:
+        rows = functools.partial(_decode_rows, plan=plan, size_px=req.size_px,
+                                 backend=req.decode_backend)
+    return _per_row_group(items, _clip_row_groups, rows=rows)
 
 
 def _per_row_group(items: list[dict], fn: Callable, **fn_kwargs) -> ray.data.Dataset:
@@ -155,13 +157,12 @@ def _read_row_group(path: str, group: int, columns: list[str],
         return shard.read_row_group(group, columns=wanted)
 
 
-def _decode_row_groups(
-    items: dict[str, np.ndarray], *, plan, size_px: int, backend: DecodeBackend,
-) -> Iterator[dict]:
-    """Read one row group and decode its planned clips (one output block per row group)."""
+def _clip_row_groups(items: dict[str, np.ndarray], *, rows: Callable) -> Iterator[dict]:
+    """Read one row group and turn it into one row per planned clip with `rows` (_decode_rows or
+    _planned_rows): one output block per row group."""
     for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
         table = _read_row_group(str(path), int(group), _READ_COLUMNS, optional=_OPTIONAL_COLUMNS)
-        yield _decode_rows(table.to_pydict(), plan, size_px, int(epoch), backend)
+        yield rows(table.to_pydict(), epoch=int(epoch))
 
 
 def _decode_rows(
@@ -169,38 +170,41 @@ def _decode_rows(
 ) -> dict:
     """One output row per planned clip; a clip that fails to decode is kept with decode_ok=False
     (zeros) so the worker can skip and count it instead of the whole task failing."""
-    out: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.LABELS, C.CLIP_INDEX,
-                                            C.FRAME_INDEX, C.EPOCH, C.FRAMES, C.DECODE_OK)}
-    label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
-    for i, video_id in enumerate(batch[C.VIDEO_ID]):
-        clips = plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)
+    plans = _plans(batch, plan, epoch)
+    frames, ok = [], []
+    for i, (video_id, clips) in enumerate(zip(batch[C.VIDEO_ID], plans, strict=True)):
         try:
-            decoded = decode_clips(batch[C.VIDEO_BYTES][i], batch[C.FRAME_PTS][i], clips,
+            frames += decode_clips(batch[C.VIDEO_BYTES][i], batch[C.FRAME_PTS][i], clips,
                                    size_px=size_px, backend=backend)
-            ok = True
+            ok += [True] * len(clips)
         except DecodeError as err:
             log.warning("decode failed for %s: %s", video_id, err)
-            decoded = [np.zeros((len(c), size_px, size_px, 3), np.uint8) for c in clips]
-            ok = False
-        for k, frames in enumerate(decoded):
-            out[C.VIDEO_ID].append(str(video_id))
-            out[C.LABEL].append(int(batch[C.LABEL][i]))
-            out[C.LABELS].append(np.asarray(label_sets[i], dtype=np.int64))
-            out[C.CLIP_INDEX].append(k)
-            out[C.FRAME_INDEX].append(clips[k][0])
-            out[C.EPOCH].append(epoch)
-            out[C.FRAMES].append(frames)
-            out[C.DECODE_OK].append(ok)
+            frames += [np.zeros((len(c), size_px, size_px, 3), np.uint8) for c in clips]
+            ok += [False] * len(clips)
+    return {**_clip_columns(batch, plans, epoch), C.FRAMES: np.stack(frames),
+            C.DECODE_OK: np.asarray(ok, dtype=bool)}
+
+
+def _planned_rows(batch: dict[str, list], plan: Planner, epoch: int) -> dict:
+    """One row per planned clip with its video's encoded bytes, frame pts and frame indices.
+    A video's bytes are repeated for each of its clips: one clip per row keeps batch sizes in
+    clips, as the decoded rows have them."""
+    plans = _plans(batch, plan, epoch)
+    per_clip = [(i, clip) for i, clips in enumerate(plans) for clip in clips]
     return {
-        C.VIDEO_ID: np.asarray(out[C.VIDEO_ID], dtype=object),
-        C.LABEL: np.asarray(out[C.LABEL], dtype=np.int64),
-        C.LABELS: _ragged(out[C.LABELS]),
-        C.CLIP_INDEX: np.asarray(out[C.CLIP_INDEX], dtype=np.int64),
-        C.FRAME_INDEX: np.asarray(out[C.FRAME_INDEX], dtype=np.int64),
-        C.EPOCH: np.asarray(out[C.EPOCH], dtype=np.int64),
-        C.FRAMES: np.stack(out[C.FRAMES]),
-        C.DECODE_OK: np.asarray(out[C.DECODE_OK], dtype=bool),
+        **_clip_columns(batch, plans, epoch),
+        C.VIDEO_BYTES: _ragged([batch[C.VIDEO_BYTES][i] for i, _ in per_clip]),
+        C.FRAME_PTS: _ragged([np.asarray(batch[C.FRAME_PTS][i], dtype=np.int64)
+                              for i, _ in per_clip]),
+        C.FRAME_INDICES: _ragged([np.asarray(clip, dtype=np.int64) for _, clip in per_clip]),
+        C.DECODE_OK: np.ones(len(per_clip), dtype=bool),  # the worker clears what fails
     }
+
+
+def _plans(batch: dict[str, list], plan: Planner, epoch: int) -> list[list[list[int]]]:
+    """The planned clips (frame index lists) of every video of the batch."""
+    return [plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)
+            for i in range(len(batch[C.VIDEO_ID]))]
 
 
 def _plan_key(batch: dict[str, list], i: int) -> str:
@@ -210,44 +214,19 @@ def _plan_key(batch: dict[str, list], i: int) -> str:
     return f"{batch[C.VIDEO_ID][i]}#{segment}" if segment else str(batch[C.VIDEO_ID][i])
 
 
-def _plan_row_groups(items: dict[str, np.ndarray], *, plan) -> Iterator[dict]:
-    """Read one row group and plan its clips, leaving decoding to the train worker."""
-    for path, group, epoch in zip(items["file"], items["row_group"], items["epoch"]):
-        table = _read_row_group(str(path), int(group), _READ_COLUMNS, optional=_OPTIONAL_COLUMNS)
-        yield _planned_rows(table.to_pydict(), plan, int(epoch))
-
-
-def _planned_rows(batch: dict[str, list], plan: Planner, epoch: int) -> dict:
-    """One row per planned clip with its video's encoded bytes, frame pts and frame indices.
-    A video's bytes are repeated for each of its clips: one clip per row keeps batch sizes in
-    clips, as the decoded rows have them."""
-    rows: dict[str, list] = {k: [] for k in (C.VIDEO_ID, C.LABEL, C.LABELS, C.CLIP_INDEX,
-                                             C.FRAME_INDEX, C.VIDEO_BYTES, C.FRAME_PTS,
-                                             C.FRAME_INDICES)}
+def _clip_columns(batch: dict[str, list], plans: list[list[list[int]]], epoch: int) -> dict:
+    """What every clip row carries, decoded or not: its video's id and labels, which clip of the
+    video it is, its first frame and the epoch it was planned for."""
     label_sets = batch.get(C.LABELS) or [[label] for label in batch[C.LABEL]]
-    for i, video_id in enumerate(batch[C.VIDEO_ID]):
-        pts = np.asarray(batch[C.FRAME_PTS][i], dtype=np.int64)
-        for k, clip in enumerate(plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)):
-            rows[C.VIDEO_ID].append(str(video_id))
-            rows[C.LABEL].append(int(batch[C.LABEL][i]))
-            rows[C.LABELS].append(np.asarray(label_sets[i], dtype=np.int64))
-            rows[C.CLIP_INDEX].append(k)
-            rows[C.FRAME_INDEX].append(clip[0])
-            rows[C.VIDEO_BYTES].append(batch[C.VIDEO_BYTES][i])
-            rows[C.FRAME_PTS].append(pts)
-            rows[C.FRAME_INDICES].append(np.asarray(clip, dtype=np.int64))
-    n = len(rows[C.VIDEO_ID])
+    per_clip = [(i, k, clip) for i, clips in enumerate(plans) for k, clip in enumerate(clips)]
     return {
-        C.VIDEO_ID: np.asarray(rows[C.VIDEO_ID], dtype=object),
-        C.LABEL: np.asarray(rows[C.LABEL], dtype=np.int64),
-        C.LABELS: _ragged(rows[C.LABELS]),
-        C.CLIP_INDEX: np.asarray(rows[C.CLIP_INDEX], dtype=np.int64),
-        C.FRAME_INDEX: np.asarray(rows[C.FRAME_INDEX], dtype=np.int64),
-        C.EPOCH: np.full(n, epoch, dtype=np.int64),
-        C.VIDEO_BYTES: _ragged(rows[C.VIDEO_BYTES]),
-        C.FRAME_PTS: _ragged(rows[C.FRAME_PTS]),
-        C.FRAME_INDICES: _ragged(rows[C.FRAME_INDICES]),
-        C.DECODE_OK: np.ones(n, dtype=bool),  # the worker clears it for what fails to decode
+        C.VIDEO_ID: np.asarray([str(batch[C.VIDEO_ID][i]) for i, _, _ in per_clip],
+                               dtype=object),
+        C.LABEL: np.asarray([int(batch[C.LABEL][i]) for i, _, _ in per_clip], dtype=np.int64),
+        C.LABELS: _ragged([np.asarray(label_sets[i], dtype=np.int64) for i, _, _ in per_clip]),
+        C.CLIP_INDEX: np.asarray([k for _, k, _ in per_clip], dtype=np.int64),
+        C.FRAME_INDEX: np.asarray([clip[0] for _, _, clip in per_clip], dtype=np.int64),
+        C.EPOCH: np.full(len(per_clip), epoch, dtype=np.int64),
     }
 
 

@@ -29,10 +29,25 @@ from raylab.data.decode import DecodeError, decode_clips, resolve_backend
 log = logging.getLogger(__name__)
 
 
-class WorkerDecode:
-    """Batch with encoded bytes -> the same batch with C.FRAMES on `device` and C.DECODE_OK
-    cleared for what failed. The video backend is resolved once, so a missing decoder fails at
-    start with its install hint, not at the first batch."""
+class ImageDecode:
+    """Image batch with JPEG bytes -> the same batch with C.FRAMES (B, 1, S, S, 3) on `device`
+    and C.DECODE_OK cleared for what failed."""
+
+    def __init__(self, *, size_px: int, device: torch.device) -> None:
+        self.size_px = size_px
+        self.device = torch.device(device)
+
+    def __call__(self, batch: dict) -> dict:
+        frames, ok = decode_jpegs(batch.pop(C.IMAGE_BYTES), self.size_px, self.device)
+        batch[C.FRAMES] = frames[:, None]  # images are clips of one frame
+        batch[C.DECODE_OK] = batch[C.DECODE_OK] & ok
+        return batch
+
+
+class ClipDecode:
+    """Video batch with encoded bytes and frame indices -> the same batch with C.FRAMES
+    (B, T, S, S, 3) on `device` and C.DECODE_OK cleared for what failed. The backend is resolved
+    once, so a missing decoder fails at start with its install hint, not at the first batch."""
 
     def __init__(self, *, size_px: int, device: torch.device, backend: DecodeBackend) -> None:
         self.size_px = size_px
@@ -40,21 +55,10 @@ class WorkerDecode:
         self.backend = resolve_backend(backend)
 
     def __call__(self, batch: dict) -> dict:
-        if C.IMAGE_BYTES in batch:
-            frames, ok = decode_jpegs(batch.pop(C.IMAGE_BYTES), self.size_px, self.device)
-            frames = frames[:, None]  # images are clips of one frame
-        else:
-            frames, ok = self._clips(batch.pop(C.VIDEO_BYTES), batch.pop(C.FRAME_PTS),
-                                     batch.pop(C.FRAME_INDICES), batch[C.VIDEO_ID])
-        batch[C.FRAMES] = frames
-        batch[C.DECODE_OK] = batch[C.DECODE_OK] & ok
-        return batch
-
-    def _clips(self, blobs: Sequence[bytes], pts: Sequence[np.ndarray],
-               indices: Sequence[np.ndarray], ids: Sequence[str]) -> tuple[torch.Tensor,
-                                                                           torch.Tensor]:
         clips, ok = [], []
-        for data, frame_pts, clip, video_id in zip(blobs, pts, indices, ids, strict=True):
+        for data, frame_pts, clip, video_id in zip(
+                batch.pop(C.VIDEO_BYTES), batch.pop(C.FRAME_PTS), batch.pop(C.FRAME_INDICES),
+                batch[C.VIDEO_ID], strict=True):
             try:
                 clips.append(decode_clips(data, frame_pts, [clip.tolist()], size_px=self.size_px,
                                           backend=self.backend)[0])
@@ -63,8 +67,9 @@ class WorkerDecode:
                 log.warning("decode failed for %s: %s", video_id, err)
                 clips.append(np.zeros((len(clip), self.size_px, self.size_px, 3), np.uint8))
                 ok.append(False)
-        return (torch.from_numpy(np.stack(clips)).to(self.device),
-                torch.tensor(ok, dtype=torch.bool))
+        batch[C.FRAMES] = torch.from_numpy(np.stack(clips)).to(self.device)
+        batch[C.DECODE_OK] = batch[C.DECODE_OK] & torch.tensor(ok, dtype=torch.bool)
+        return batch
 
 
 def decode_jpegs(blobs: Sequence[bytes], size_px: int,

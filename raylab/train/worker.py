@@ -23,7 +23,7 @@ import torch.distributed as dist
 from raylab.config import DecodeSite, ExperimentConfig, from_dict
 from raylab.data.pipeline import ClipCollate
 from raylab.data.shards import DatasetKind
-from raylab.data.worker_decode import WorkerDecode
+from raylab.data.worker_decode import ClipDecode, ImageDecode
 from raylab.eval.aggregate import (
     EVALUATIONS,
     ClipScores,
@@ -92,7 +92,7 @@ def train_loop_per_worker(plan_dict: dict) -> None:
     augment, view = input_modules(kind, cfg, plan.pixel_stats)
     augment, view = augment.to(device), view.to(device)
     logger = RunLogger(plan.tracking_uri, plan.run_id) if rank == 0 else None
-    decode = _worker_decode(cfg, device)
+    decode = _worker_decode(cfg, kind, device)
 
     train_batches = decode(ray.train.get_dataset_shard("train").iter_torch_batches(  # [4]
         batch_size=cfg.data.batch_size, drop_last=True, collate_fn=ClipCollate(),
@@ -157,13 +157,16 @@ def _tasks(plan: WorkerPlan, cfg: ExperimentConfig) -> tuple[tuple[int, ...], tu
     return (len(plan.class_names),), ("",)
 
 
-def _worker_decode(cfg: ExperimentConfig, device):
+def _worker_decode(cfg: ExperimentConfig, kind: DatasetKind, device):
     """batches -> batches: decoded here when the pipeline ships encoded bytes (decode_on=worker),
-    else as they come."""
+    else as they come. Image runs need no video decoder (nor torchcodec) on the worker."""
     if cfg.data.decode_on != DecodeSite.WORKER:
         return iter
-    decode = WorkerDecode(size_px=cfg.data.resize_px, device=device,
-                          backend=cfg.data.decode_backend)
+    if kind == DatasetKind.IMAGE:
+        decode = ImageDecode(size_px=cfg.data.resize_px, device=device)
+    else:
+        decode = ClipDecode(size_px=cfg.data.resize_px, device=device,
+                            backend=cfg.data.decode_backend)
     return lambda batches: map(decode, batches)
 
 

@@ -15,7 +15,7 @@ from raylab.data.clips import plan_eval_clips
 from raylab.data.image_decode import decode_image
 from raylab.data.pipeline import ClipCollate, _decode_rows, _planned_rows, _read_row_group
 from raylab.data.shards import read_manifest
-from raylab.data.worker_decode import WorkerDecode, decode_jpegs
+from raylab.data.worker_decode import ClipDecode, ImageDecode, decode_jpegs
 
 
 def _jpeg(pixels: np.ndarray, mode: str = "RGB") -> bytes:
@@ -52,6 +52,15 @@ def test_a_bad_jpeg_is_flagged_and_the_rest_of_the_batch_kept(photo):
     assert torch.equal(frames[0], frames[3])
 
 
+def test_image_batches_decode_to_one_frame_clips_and_keep_earlier_failures(photo):
+    good = _jpeg(photo)
+    batch = {C.VIDEO_ID: ["a", "b", "c"], C.IMAGE_BYTES: [good, b"not a jpeg", good],
+             C.DECODE_OK: torch.tensor([True, True, False])}
+    out = ImageDecode(size_px=32, device=torch.device("cpu"))(batch)
+    assert C.IMAGE_BYTES not in out and out[C.FRAMES].shape == (3, 1, 32, 32, 3)
+    assert out[C.DECODE_OK].tolist() == [True, False, False]
+
+
 def _encoded_and_decoded(shards, size_px=32, clips_per_video=3):
     rel = read_manifest(shards)["files"]["test"][0]
     table = _read_row_group(str(shards / rel), 0, [
@@ -67,7 +76,7 @@ def test_worker_decodes_planned_clips_to_the_pipelines_frames(tiny_shards):
     encoded, decoded = _encoded_and_decoded(tiny_shards)
     batch = ClipCollate()(encoded)
     assert C.FRAMES not in batch and len(batch[C.VIDEO_BYTES]) == len(decoded[C.VIDEO_ID])
-    out = WorkerDecode(size_px=32, device=torch.device("cpu"), backend=DecodeBackend.PYAV)(batch)
+    out = ClipDecode(size_px=32, device=torch.device("cpu"), backend=DecodeBackend.PYAV)(batch)
     assert C.VIDEO_BYTES not in out
     assert out[C.VIDEO_ID] == list(decoded[C.VIDEO_ID])
     assert out[C.CLIP_INDEX].tolist() == decoded[C.CLIP_INDEX].tolist()
@@ -78,7 +87,7 @@ def test_worker_decodes_planned_clips_to_the_pipelines_frames(tiny_shards):
 def test_worker_flags_a_clip_whose_bytes_do_not_decode(tiny_shards):
     encoded, _ = _encoded_and_decoded(tiny_shards, clips_per_video=1)
     encoded[C.VIDEO_BYTES][1] = encoded[C.VIDEO_BYTES][1][:200]  # truncated file
-    out = WorkerDecode(size_px=32, device=torch.device("cpu"),
+    out = ClipDecode(size_px=32, device=torch.device("cpu"),
                        backend=DecodeBackend.PYAV)(ClipCollate()(encoded))
     assert out[C.DECODE_OK].tolist() == [i != 1 for i in range(len(out[C.VIDEO_ID]))]
     assert int(out[C.FRAMES][1].sum()) == 0 and int(out[C.FRAMES][0].sum()) > 0

@@ -18,7 +18,7 @@ from raylab.data.flow_augment import TrainFlowAugment
 from raylab.data.image_decode import decode_image
 from raylab.data.optical_flow import FlowEstimator
 from raylab.data.shards import probe_video
-from raylab.data.worker_decode import WorkerDecode, decode_jpegs
+from raylab.data.worker_decode import ClipDecode, decode_jpegs
 from raylab.models.build import StreamInput, build_model, clip_shape, stream_input
 from raylab.train.loop import train_epoch
 from raylab.train.optim import make_optimizer
@@ -76,8 +76,8 @@ def test_worker_decodes_clips_onto_the_gpu_as_on_the_cpu():
         return {C.VIDEO_ID: ["a", "b"], C.DECODE_OK: torch.ones(2, dtype=torch.bool),
                 C.VIDEO_BYTES: [data, data[:100]], C.FRAME_PTS: [pts, pts],
                 C.FRAME_INDICES: [np.arange(3, 7), np.arange(3, 7)]}
-    gpu = WorkerDecode(size_px=112, device=GPU, backend=DecodeBackend.PYAV)(batch())
-    cpu = WorkerDecode(size_px=112, device=CPU, backend=DecodeBackend.PYAV)(batch())
+    gpu = ClipDecode(size_px=112, device=GPU, backend=DecodeBackend.PYAV)(batch())
+    cpu = ClipDecode(size_px=112, device=CPU, backend=DecodeBackend.PYAV)(batch())
     assert gpu[C.FRAMES].device.type == "cuda" and gpu[C.FRAMES].shape == (2, 4, 112, 112, 3)
     assert gpu[C.DECODE_OK].tolist() == [True, False]
     assert torch.equal(gpu[C.FRAMES].cpu(), cpu[C.FRAMES])
