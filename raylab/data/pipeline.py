@@ -202,16 +202,13 @@ def _planned_rows(batch: dict[str, list], plan: Planner, epoch: int) -> dict:
 
 
 def _plans(batch: dict[str, list], plan: Planner, epoch: int) -> list[list[list[int]]]:
-    """The planned clips (frame index lists) of every video of the batch."""
-    return [plan(_plan_key(batch, i), int(batch[C.NUM_FRAMES][i]), epoch)
-            for i in range(len(batch[C.VIDEO_ID]))]
-
-
-def _plan_key(batch: dict[str, list], i: int) -> str:
-    """What seeds row i's random clips: the video id, plus the segment number for segments 1 and
-    up, so the segments of one long video (which share its id) do not all draw the same offsets."""
-    segment = int((batch.get(C.SEGMENT) or [0] * (i + 1))[i])
-    return f"{batch[C.VIDEO_ID][i]}#{segment}" if segment else str(batch[C.VIDEO_ID][i])
+    """The planned clips (frame index lists) of every video of the batch. A row's clips are
+    seeded by its video id, plus the segment number for segments 1 and up, so the segments of
+    one long video (which share its id) do not all draw the same offsets."""
+    segments = batch.get(C.SEGMENT) or [0] * len(batch[C.VIDEO_ID])
+    return [plan(f"{video_id}#{segment}" if segment else str(video_id), int(frames), epoch)
+            for video_id, segment, frames in zip(batch[C.VIDEO_ID], segments,
+                                                 batch[C.NUM_FRAMES], strict=True)]
 
 
 def _clip_columns(batch: dict[str, list], plans: list[list[list[int]]], epoch: int) -> dict:
